@@ -1,0 +1,40 @@
+//! The runner: `cargo xtask <command>`. Parses arguments and dispatches to one file per command.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod io;
+mod tokenize;
+mod test;
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "roberta-rs runner and automation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Tokenize JSON Lines records (`{"text"}`, `{"text","text_pair"}` or `{"words"}`).
+    Tokenize(tokenize::Args),
+    /// Run the whole test suite (installs what it needs).
+    Test(test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Tokenize(a) => tokenize::run(a),
+        Cmd::Test(a) => test::run(a),
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Errors of the runner: a message for the user (each command builds it with the context it knows).
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
