@@ -1,0 +1,267 @@
+//! The RoBERTa encoder on the CPU in f32, read top-down like HF's `modeling_roberta.py`:
+//! Embeddings → (SelfAttention → SelfOutput → Intermediate → Output) × N.
+use crate::config::{Activation, Config};
+use crate::error::{EncoderError, Result};
+use crate::ops::{self, gemm_strided};
+use crate::weights::Weights;
+use rayon::prelude::*;
+
+/// A batch of token ids, row-major `[batch, seq_len]`, with its attention mask (1 = token, 0 = padding).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchInput<'a> {
+    /// Token ids.
+    pub input_ids: &'a [u32],
+    /// Attention mask.
+    pub attention_mask: &'a [u32],
+    /// Number of sequences.
+    pub batch: usize,
+    /// Length of every (padded) sequence.
+    pub seq_len: usize,
+}
+
+/// What the encoder returns.
+#[derive(Debug, Clone, Default)]
+pub struct EncoderOutput {
+    /// `[batch * seq_len * hidden]`.
+    pub last_hidden_state: Vec<f32>,
+    /// The embeddings output then each layer's output, when asked for; else empty.
+    pub hidden_states: Vec<Vec<f32>>,
+}
+
+/// `embeddings.*`: word + position + token-type(0), then LayerNorm.
+struct Embeddings {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type0: Vec<f32>,
+    ln_g: Vec<f32>,
+    ln_b: Vec<f32>,
+}
+
+/// `encoder.layer.{i}.*`, with Q, K and V fused into one `[3H, H]` projection.
+struct Layer {
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    attn_out_w: Vec<f32>,
+    attn_out_b: Vec<f32>,
+    attn_ln_g: Vec<f32>,
+    attn_ln_b: Vec<f32>,
+    inter_w: Vec<f32>,
+    inter_b: Vec<f32>,
+    out_w: Vec<f32>,
+    out_b: Vec<f32>,
+    out_ln_g: Vec<f32>,
+    out_ln_b: Vec<f32>,
+}
+
+/// The encoder (HF `RobertaModel` without the pooler).
+pub struct RobertaModel {
+    /// The configuration it was loaded with.
+    pub config: Config,
+    emb: Embeddings,
+    layers: Vec<Layer>,
+    act: Activation,
+    eps: f32,
+}
+
+fn vec_of(w: &Weights, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    Ok(w.expect(name, shape)?.data.clone())
+}
+
+impl Embeddings {
+    fn load(c: &Config, w: &Weights) -> Result<Self> {
+        let h = c.hidden_size;
+        let tt = w.expect("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
+        if c.type_vocab_size == 0 {
+            return Err(EncoderError::Input("type_vocab_size is 0".into()));
+        }
+        Ok(Embeddings {
+            word: vec_of(w, "embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: vec_of(w, "embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
+            token_type0: tt.data[..h].to_vec(),
+            ln_g: vec_of(w, "embeddings.LayerNorm.weight", &[h])?,
+            ln_b: vec_of(w, "embeddings.LayerNorm.bias", &[h])?,
+        })
+    }
+
+    /// Writes `LayerNorm(word[id] + position[pid] + token_type[0])` for every token into `out`.
+    /// Position ids as HF: padding_idx + cumsum(id != padding_idx) for real tokens, padding_idx for padding.
+    fn forward(&self, input: &BatchInput, pad: u32, eps: f32, out: &mut [f32]) {
+        let h = self.ln_g.len();
+        let t = input.seq_len;
+        out.par_chunks_mut(t * h).enumerate().for_each(|(b, rows)| {
+            let mut count = 0usize;
+            for (s, r) in rows.chunks_mut(h).enumerate() {
+                let id = input.input_ids[b * t + s];
+                let pid = if id != pad {
+                    count += 1;
+                    pad as usize + count
+                } else {
+                    pad as usize
+                };
+                let we = &self.word[id as usize * h..][..h];
+                let pe = &self.position[pid * h..][..h];
+                for i in 0..h {
+                    r[i] = we[i] + pe[i] + self.token_type0[i];
+                }
+                ops::layer_norm_inplace(r, h, &self.ln_g, &self.ln_b, eps);
+            }
+        });
+    }
+}
+
+impl Layer {
+    fn load(c: &Config, w: &Weights, i: usize) -> Result<Self> {
+        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let p = |s: &str| format!("encoder.layer.{i}.{s}");
+        let mut qkv_w = Vec::with_capacity(3 * h * h);
+        let mut qkv_b = Vec::with_capacity(3 * h);
+        for n in ["query", "key", "value"] {
+            qkv_w.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.weight")), &[h, h])?.data);
+            qkv_b.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.bias")), &[h])?.data);
+        }
+        Ok(Layer {
+            qkv_w,
+            qkv_b,
+            attn_out_w: vec_of(w, &p("attention.output.dense.weight"), &[h, h])?,
+            attn_out_b: vec_of(w, &p("attention.output.dense.bias"), &[h])?,
+            attn_ln_g: vec_of(w, &p("attention.output.LayerNorm.weight"), &[h])?,
+            attn_ln_b: vec_of(w, &p("attention.output.LayerNorm.bias"), &[h])?,
+            inter_w: vec_of(w, &p("intermediate.dense.weight"), &[f, h])?,
+            inter_b: vec_of(w, &p("intermediate.dense.bias"), &[f])?,
+            out_w: vec_of(w, &p("output.dense.weight"), &[h, f])?,
+            out_b: vec_of(w, &p("output.dense.bias"), &[h])?,
+            out_ln_g: vec_of(w, &p("output.LayerNorm.weight"), &[h])?,
+            out_ln_b: vec_of(w, &p("output.LayerNorm.bias"), &[h])?,
+        })
+    }
+}
+
+/// Scratch buffers reused by every layer of one forward call.
+struct Scratch {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+/// A raw pointer that rayon tasks may share; each task writes a disjoint region.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used to let parallel tasks write disjoint (batch, head) column blocks of one buffer.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Masked multi-head attention: `ctx[b,t,h·d..] = softmax(Q Kᵀ/√d + mask) V`, one task per (batch, head).
+fn attention(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+    let h = heads * d;
+    let scale = 1.0 / (d as f32).sqrt();
+    let ctx_ptr = SendPtr(ctx.as_mut_ptr());
+    assert_eq!(qkv.len(), batch * t * 3 * h);
+    assert_eq!(ctx.len(), batch * t * h);
+    (0..batch * heads).into_par_iter().for_each_init(Vec::<f32>::new, |scores, bh| {
+        let (b, hd) = (bh / heads, bh % heads);
+        let m = &mask[b * t..(b + 1) * t];
+        // A row with no real token at all: HF's additive mask then weighs every key equally.
+        let all_masked = m.iter().all(|&v| v == 0);
+        scores.resize(t * t, 0.0);
+        let q = qkv[b * t * 3 * h + hd * d..].as_ptr();
+        let k = qkv[b * t * 3 * h + h + hd * d..].as_ptr();
+        let v = qkv[b * t * 3 * h + 2 * h + hd * d..].as_ptr();
+        // SAFETY: Q, K and V of (b, hd) are t rows of d elements with row stride 3h inside qkv
+        // (b·t·3h + 2h + hd·d + (t-1)·3h + d ≤ batch·t·3h, asserted above); scores is t×t.
+        unsafe {
+            gemm_strided(t, t, d, scores.as_mut_ptr(), t as isize, false, q, 3 * h as isize, 1, k, 1, 3 * h as isize, false);
+        }
+        for row in scores.chunks_mut(t) {
+            for (s, &mv) in row.iter_mut().zip(m) {
+                *s = if mv != 0 || all_masked { *s * scale } else { f32::NEG_INFINITY };
+            }
+            ops::softmax_row(row);
+        }
+        let dst = ctx_ptr;
+        // SAFETY: this task alone writes ctx rows b·t..(b+1)·t, columns hd·d..(hd+1)·d (row stride h);
+        // V is t×d with row stride 3h inside qkv; P is t×t.
+        unsafe {
+            gemm_strided(
+                t, d, t, dst.0.add(b * t * h + hd * d), h as isize, false,
+                scores.as_ptr(), t as isize, 1, v, 3 * h as isize, 1, false,
+            );
+        }
+    });
+}
+
+impl RobertaModel {
+    /// Builds the encoder from a config and checkpoint, checking every tensor's shape.
+    pub fn load(config: &Config, weights: &Weights) -> Result<RobertaModel> {
+        config.validate(weights.source())?;
+        let emb = Embeddings::load(config, weights)?;
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, weights, i)).collect::<Result<_>>()?;
+        Ok(RobertaModel { config: config.clone(), emb, layers, act: config.activation()?, eps: config.layer_norm_eps as f32 })
+    }
+
+    /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.
+    pub fn check_input(&self, input: &BatchInput) -> Result<()> {
+        let n = input.batch * input.seq_len;
+        if input.input_ids.len() != n || input.attention_mask.len() != n {
+            return Err(EncoderError::Input(format!(
+                "batch {}×{} needs {n} ids and mask values, got {} and {}",
+                input.batch,
+                input.seq_len,
+                input.input_ids.len(),
+                input.attention_mask.len()
+            )));
+        }
+        let max = self.config.max_seq_len();
+        if input.seq_len > max {
+            return Err(EncoderError::Input(format!("sequence length {} exceeds the model's maximum {max}", input.seq_len)));
+        }
+        if let Some((i, &id)) = input.input_ids.iter().enumerate().find(|(_, &id)| id as usize >= self.config.vocab_size) {
+            return Err(EncoderError::Input(format!(
+                "token id {id} at batch {} position {} is outside the vocabulary ({})",
+                i / input.seq_len,
+                i % input.seq_len,
+                self.config.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs the encoder; returns the last hidden state and, when asked, every hidden state.
+    pub fn forward(&self, input: &BatchInput, output_hidden_states: bool) -> Result<EncoderOutput> {
+        self.check_input(input)?;
+        let c = &self.config;
+        let (h, f, t) = (c.hidden_size, c.intermediate_size, input.seq_len);
+        let rows = input.batch * t;
+        let mut x = vec![0.0f32; rows * h];
+        let mut hidden_states = Vec::new();
+        if rows == 0 {
+            return Ok(EncoderOutput { last_hidden_state: x, hidden_states });
+        }
+        self.emb.forward(input, c.pad_token_id, self.eps, &mut x);
+        if output_hidden_states {
+            hidden_states.push(x.clone());
+        }
+        let mut s = Scratch { qkv: vec![0.0; rows * 3 * h], ctx: vec![0.0; rows * h], tmp: vec![0.0; rows * h], inter: vec![0.0; rows * f] };
+        for layer in &self.layers {
+            self.layer_forward(layer, input, &mut x, &mut s);
+            if output_hidden_states {
+                hidden_states.push(x.clone());
+            }
+        }
+        Ok(EncoderOutput { last_hidden_state: x, hidden_states })
+    }
+
+    fn layer_forward(&self, l: &Layer, input: &BatchInput, x: &mut [f32], s: &mut Scratch) {
+        let c = &self.config;
+        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let rows = input.batch * input.seq_len;
+        ops::linear_into(x, rows, &l.qkv_w, 3 * h, Some(&l.qkv_b), &mut s.qkv);
+        attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx);
+        ops::linear_into(&s.ctx, rows, &l.attn_out_w, h, Some(&l.attn_out_b), &mut s.tmp);
+        ops::add_layer_norm_inplace(&mut s.tmp, x, h, &l.attn_ln_g, &l.attn_ln_b, self.eps);
+        ops::linear_into(&s.tmp, rows, &l.inter_w, f, Some(&l.inter_b), &mut s.inter);
+        ops::activation_inplace(&mut s.inter, self.act);
+        ops::linear_into(&s.inter, rows, &l.out_w, h, Some(&l.out_b), x);
+        ops::add_layer_norm_inplace(x, &s.tmp, h, &l.out_ln_g, &l.out_ln_b, self.eps);
+    }
+}

@@ -1,0 +1,209 @@
+//! f32 row-major CPU kernels: GEMM (the `gemm` crate: cache-blocked, SIMD, rayon-parallel), LayerNorm,
+//! exact erf GELU, softmax. Used by the encoder and by the heads.
+use crate::config::Activation;
+use crate::weights::Tensor;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Rows below this many elements of work run on one thread (rayon overhead dominates).
+const PAR_MIN: usize = 1 << 15;
+
+/// `dst[m,n] (+)= a[m,k] · b[k,n]` with explicit row/column strides (in elements) for each operand.
+///
+/// # Safety
+/// Every index `i*rs + j*cs` for `i < rows`, `j < cols` of each operand must be in bounds of the
+/// allocation its pointer points into, and `dst` must not alias `a` or `b`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    parallel: bool,
+) {
+    let par = if parallel { Parallelism::Rayon(0) } else { Parallelism::None };
+    // SAFETY: forwarded from the caller's contract; gemm computes dst = 1·dst + 1·a·b when accumulating.
+    unsafe {
+        gemm::gemm(m, n, k, dst, 1, dst_rs, accumulate, a, a_cs, a_rs, b, b_cs, b_rs, 1.0f32, 1.0f32, false, false, false, par)
+    }
+}
+
+/// `x[rows,in] · Wᵀ + bias` for a torch-layout weight `W[out,in]`, written into `dst[rows,out]`.
+pub fn linear_into(x: &[f32], rows: usize, w: &[f32], out: usize, bias: Option<&[f32]>, dst: &mut [f32]) {
+    let inp = if out == 0 { 0 } else { w.len() / out };
+    assert_eq!(w.len(), out * inp, "weight is not [out, in]");
+    assert_eq!(x.len(), rows * inp, "input is not [rows, in]");
+    assert_eq!(dst.len(), rows * out, "output is not [rows, out]");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), out, "bias length");
+        for r in dst.chunks_exact_mut(out) {
+            r.copy_from_slice(b);
+        }
+    }
+    if rows == 0 || out == 0 {
+        return;
+    }
+    if inp == 0 {
+        if bias.is_none() {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: x is [rows, inp] (rs inp, cs 1), Wᵀ is read as [inp, out] with rs 1 and cs inp inside w's
+    // out·inp elements, dst is [rows, out] (rs out); the asserts above check all three lengths.
+    unsafe {
+        gemm_strided(
+            rows, out, inp, dst.as_mut_ptr(), out as isize, bias.is_some(),
+            x.as_ptr(), inp as isize, 1, w.as_ptr(), 1, inp as isize, rows * out * inp >= PAR_MIN,
+        )
+    }
+}
+
+/// `x[rows,in] · Wᵀ + bias` for a torch-layout weight `W[out,in]`: returns `[rows,out]`.
+pub fn linear(x: &[f32], rows: usize, weight: &Tensor, bias: Option<&[f32]>) -> Vec<f32> {
+    assert_eq!(weight.shape.len(), 2, "linear weight must be 2-D");
+    let out = weight.shape[0];
+    let mut dst = vec![0.0f32; rows * out];
+    linear_into(x, rows, &weight.data, out, bias, &mut dst);
+    dst
+}
+
+fn layer_norm_row(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = r.len() as f32;
+    let mean = r.iter().sum::<f32>() / n;
+    let var = r.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in r.iter_mut().zip(gamma).zip(beta) {
+        *v = (*v - mean) * inv * g + b;
+    }
+}
+
+/// LayerNorm over each row of `width` elements, in place (biased variance, as torch).
+pub fn layer_norm_inplace(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+    assert!(width > 0 && x.len() % width == 0 && gamma.len() == width && beta.len() == width);
+    if x.len() >= PAR_MIN {
+        x.par_chunks_mut(width).for_each(|r| layer_norm_row(r, gamma, beta, eps));
+    } else {
+        x.chunks_mut(width).for_each(|r| layer_norm_row(r, gamma, beta, eps));
+    }
+}
+
+/// `x = LayerNorm(x + residual)` over rows of `width`, in place.
+pub fn add_layer_norm_inplace(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+    assert_eq!(x.len(), residual.len());
+    let f = |(r, s): (&mut [f32], &[f32])| {
+        for (a, b) in r.iter_mut().zip(s) {
+            *a += b;
+        }
+        layer_norm_row(r, gamma, beta, eps)
+    };
+    if x.len() >= PAR_MIN {
+        x.par_chunks_mut(width).zip(residual.par_chunks(width)).for_each(f);
+    } else {
+        x.chunks_mut(width).zip(residual.chunks(width)).for_each(f);
+    }
+}
+
+/// erf(x) for f32, Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7, the approximation torch's vectorised
+/// CPU GELU uses), evaluated in f64 so that rounding adds nothing measurable.
+#[inline]
+pub fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let p = ((((1.061_405_429 * t - 1.453_152_027) * t + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t;
+    let y = 1.0 - p * (-a * a).exp();
+    (if x < 0.0 { -y } else { y }) as f32
+}
+
+/// Exact GELU of one value: `x/2 · (1 + erf(x/√2))`.
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+fn apply(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    if x.len() >= PAR_MIN {
+        x.par_chunks_mut(4096).for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
+    } else {
+        x.iter_mut().for_each(|v| *v = f(*v));
+    }
+}
+
+/// Exact erf GELU in place (HF `gelu`).
+pub fn gelu_inplace(x: &mut [f32]) {
+    apply(x, gelu)
+}
+
+/// `tanh` in place (the sequence classifier's pooler).
+pub fn tanh_inplace(x: &mut [f32]) {
+    apply(x, f32::tanh)
+}
+
+/// A feed-forward activation in place.
+pub fn activation_inplace(x: &mut [f32], act: Activation) {
+    match act {
+        Activation::Gelu => gelu_inplace(x),
+        Activation::GeluTanh => apply(x, |v| {
+            0.5 * v * (1.0 + ((2.0f32 / std::f32::consts::PI).sqrt() * (v + 0.044_715 * v * v * v)).tanh())
+        }),
+        Activation::Relu => apply(x, |v| v.max(0.0)),
+        Activation::Silu => apply(x, |v| v / (1.0 + (-v).exp())),
+    }
+}
+
+/// Softmax of one row in place (max-subtracted; `-inf` entries become 0).
+pub fn softmax_row(r: &mut [f32]) {
+    let m = r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut s = 0.0f32;
+    for v in r.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    let inv = 1.0 / s;
+    r.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_accuracy() {
+        // Reference values of erf from tables.
+        for (x, e) in [(0.0, 0.0), (0.5, 0.520_499_877_8), (1.0, 0.842_700_792_9), (2.0, 0.995_322_265), (-1.5, -0.966_105_146)] {
+            assert!((erf(x) - e as f32).abs() < 3e-7, "erf({x}) = {} vs {e}", erf(x));
+        }
+    }
+
+    #[test]
+    fn linear_matches_naive() {
+        let (rows, inp, out) = (5, 7, 3);
+        let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w = Tensor::new(vec![out, inp], (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect());
+        let b = vec![0.5, -1.0, 2.0];
+        let y = linear(&x, rows, &w, Some(&b));
+        for r in 0..rows {
+            for o in 0..out {
+                let e: f32 = (0..inp).map(|i| x[r * inp + i] * w.data[o * inp + i]).sum::<f32>() + b[o];
+                assert!((y[r * out + o] - e).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_unit() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0];
+        layer_norm_inplace(&mut x, 4, &[1.0; 4], &[0.0; 4], 1e-5);
+        assert!((x.iter().sum::<f32>()).abs() < 1e-5);
+        assert!((x[3] - 1.341_635_5).abs() < 1e-4);
+    }
+}

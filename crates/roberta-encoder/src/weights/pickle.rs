@@ -1,0 +1,441 @@
+//! A pickle VM for the subset `torch.save` writes for a state dict: an `OrderedDict` of
+//! `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks)` calls whose
+//! storages are persistent ids `('storage', torch.FloatStorage, key, location, numel)`.
+//! Anything else is an error naming the opcode (or callable) and its byte offset.
+use super::DType;
+use crate::error::{EncoderError, Result};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+/// A storage referenced by a persistent id: `data/<key>` in the archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageRef {
+    /// Element type from the storage class (`FloatStorage`, `HalfStorage`, ...).
+    pub dtype: DType,
+    /// Archive entry key (`data/<key>`).
+    pub key: String,
+    /// Number of elements the record claims.
+    pub numel: u64,
+}
+
+/// A tensor view on a storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorRef {
+    /// The storage it views.
+    pub storage: Rc<StorageRef>,
+    /// Offset in elements.
+    pub offset: u64,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Strides in elements.
+    pub stride: Vec<usize>,
+}
+
+/// A pickle value (the subset needed).
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(Rc<str>),
+    /// Bytes.
+    Bytes(Rc<[u8]>),
+    /// A tuple.
+    Tuple(Rc<Vec<Value>>),
+    /// A list (shared and mutable as in Python).
+    List(Rc<RefCell<Vec<Value>>>),
+    /// A dict, insertion-ordered (shared and mutable as in Python).
+    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    /// A global `module.name`.
+    Global(Rc<str>, Rc<str>),
+    /// A storage from a persistent id.
+    Storage(Rc<StorageRef>),
+    /// A rebuilt tensor.
+    Tensor(Rc<TensorRef>),
+}
+
+fn opcode_name(op: u8) -> &'static str {
+    match op {
+        b'c' => "GLOBAL",
+        b'i' => "INST",
+        b'o' => "OBJ",
+        0x81 => "NEWOBJ",
+        0x92 => "NEWOBJ_EX",
+        b'P' => "PERSID",
+        b'I' => "INT",
+        b'L' => "LONG",
+        b'F' => "FLOAT",
+        b'S' => "STRING",
+        b'V' => "UNICODE",
+        b'l' => "LIST",
+        b'd' => "DICT",
+        b'g' => "GET",
+        b'p' => "PUT",
+        0x82 => "EXT1",
+        0x8b => "LONG4",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ => "unknown",
+    }
+}
+
+struct Vm<'a> {
+    data: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: HashMap<u32, Value>,
+}
+
+impl<'a> Vm<'a> {
+    fn err(&self, at: usize, msg: impl Into<String>) -> EncoderError {
+        EncoderError::Pickle { path: self.path.into(), offset: at, msg: msg.into() }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.data.len() - self.pos < n {
+            return Err(self.err(self.pos, format!("truncated: needs {n} more bytes")));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn line(&mut self) -> Result<&'a str> {
+        let rest = &self.data[self.pos..];
+        let n = rest.iter().position(|&b| b == b'\n').ok_or_else(|| self.err(self.pos, "unterminated line"))?;
+        let s = std::str::from_utf8(&rest[..n]).map_err(|_| self.err(self.pos, "line is not UTF-8"))?;
+        self.pos += n + 1;
+        Ok(s)
+    }
+    fn string(&mut self, n: usize) -> Result<Value> {
+        let at = self.pos;
+        let b = self.take(n)?;
+        let s = std::str::from_utf8(b).map_err(|_| self.err(at, "string is not UTF-8"))?;
+        Ok(Value::Str(s.into()))
+    }
+    fn pop(&mut self, at: usize) -> Result<Value> {
+        self.stack.pop().ok_or_else(|| self.err(at, "stack underflow"))
+    }
+    fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>> {
+        let m = self.marks.pop().ok_or_else(|| self.err(at, "no MARK on the stack"))?;
+        if m > self.stack.len() {
+            return Err(self.err(at, "MARK above the stack top"));
+        }
+        Ok(self.stack.split_off(m))
+    }
+    fn top(&mut self, at: usize) -> Result<&mut Value> {
+        let e = self.err(at, "stack underflow");
+        self.stack.last_mut().ok_or(e)
+    }
+    fn set_items(&mut self, at: usize, items: Vec<Value>) -> Result<()> {
+        if items.len() % 2 != 0 {
+            return Err(self.err(at, "odd number of items for a dict"));
+        }
+        let Value::Dict(d) = self.top(at)?.clone() else { return Err(self.err(at, "SETITEM(S) on a non-dict")) };
+        let mut d = d.borrow_mut();
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            d.push((k, v));
+        }
+        Ok(())
+    }
+    fn append(&mut self, at: usize, items: Vec<Value>) -> Result<()> {
+        let Value::List(l) = self.top(at)?.clone() else { return Err(self.err(at, "APPEND(S) on a non-list")) };
+        l.borrow_mut().extend(items);
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<Value> {
+        loop {
+            let at = self.pos;
+            let op = self.u8()?;
+            match op {
+                0x80 => {
+                    let p = self.u8()?;
+                    if p > 5 {
+                        return Err(self.err(at, format!("unsupported pickle protocol {p}")));
+                    }
+                }
+                0x95 => {
+                    self.take(8)?;
+                } // FRAME
+                b'.' => return self.pop(at),
+                b'(' => self.marks.push(self.stack.len()),
+                b'}' => self.stack.push(Value::Dict(Default::default())),
+                b']' => self.stack.push(Value::List(Default::default())),
+                b')' => self.stack.push(Value::Tuple(Rc::new(Vec::new()))),
+                b'N' => self.stack.push(Value::None),
+                0x88 => self.stack.push(Value::Bool(true)),
+                0x89 => self.stack.push(Value::Bool(false)),
+                b'K' => {
+                    let v = self.u8()?;
+                    self.stack.push(Value::Int(v as i64))
+                }
+                b'M' => {
+                    let b = self.take(2)?;
+                    self.stack.push(Value::Int(u16::from_le_bytes([b[0], b[1]]) as i64))
+                }
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.stack.push(Value::Int(v as i64))
+                }
+                0x8a => {
+                    let n = self.u8()? as usize;
+                    if n > 8 {
+                        return Err(self.err(at, format!("LONG1 of {n} bytes does not fit in 64 bits")));
+                    }
+                    let b = self.take(n)?;
+                    let mut v: i64 = 0;
+                    for (i, &x) in b.iter().enumerate() {
+                        v |= (x as i64) << (8 * i);
+                    }
+                    if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
+                        v -= 1i64 << (8 * n);
+                    }
+                    self.stack.push(Value::Int(v))
+                }
+                b'G' => {
+                    let b = self.take(8)?;
+                    self.stack.push(Value::Float(f64::from_be_bytes(b.try_into().unwrap())))
+                }
+                b'X' => {
+                    let n = self.u32()? as usize;
+                    let v = self.string(n)?;
+                    self.stack.push(v)
+                }
+                0x8c => {
+                    let n = self.u8()? as usize;
+                    let v = self.string(n)?;
+                    self.stack.push(v)
+                }
+                0x8d => {
+                    let n = u64::from_le_bytes(self.take(8)?.try_into().unwrap());
+                    let n = usize::try_from(n).map_err(|_| self.err(at, "string too long"))?;
+                    let v = self.string(n)?;
+                    self.stack.push(v)
+                }
+                b'C' | b'B' | 0x8e => {
+                    let n = match op {
+                        b'C' => self.u8()? as usize,
+                        b'B' => self.u32()? as usize,
+                        _ => usize::try_from(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+                            .map_err(|_| self.err(at, "bytes too long"))?,
+                    };
+                    let b = self.take(n)?;
+                    self.stack.push(Value::Bytes(b.into()))
+                }
+                b'c' => {
+                    let m = self.line()?;
+                    let n = self.line()?;
+                    self.stack.push(Value::Global(m.into(), n.into()))
+                }
+                0x93 => {
+                    let (n, m) = (self.pop(at)?, self.pop(at)?);
+                    match (m, n) {
+                        (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
+                        _ => return Err(self.err(at, "STACK_GLOBAL needs two strings")),
+                    }
+                }
+                b't' => {
+                    let items = self.pop_mark(at)?;
+                    self.stack.push(Value::Tuple(Rc::new(items)))
+                }
+                0x85..=0x87 => {
+                    let n = (op - 0x84) as usize;
+                    if self.stack.len() < n {
+                        return Err(self.err(at, "stack underflow"));
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    self.stack.push(Value::Tuple(Rc::new(items)))
+                }
+                b'q' | b'r' | 0x94 => {
+                    let key = match op {
+                        b'q' => self.u8()? as u32,
+                        b'r' => self.u32()?,
+                        _ => self.memo.len() as u32,
+                    };
+                    let v = self.top(at)?.clone();
+                    self.memo.insert(key, v);
+                }
+                b'h' | b'j' => {
+                    let key = if op == b'h' { self.u8()? as u32 } else { self.u32()? };
+                    let v = self.memo.get(&key).cloned().ok_or_else(|| self.err(at, format!("memo key {key} not set")))?;
+                    self.stack.push(v)
+                }
+                b'0' => {
+                    self.pop(at)?;
+                }
+                b'1' => {
+                    self.pop_mark(at)?;
+                }
+                b'2' => {
+                    let v = self.top(at)?.clone();
+                    self.stack.push(v)
+                }
+                b's' => {
+                    let v = self.pop(at)?;
+                    let k = self.pop(at)?;
+                    self.set_items(at, vec![k, v])?
+                }
+                b'u' => {
+                    let items = self.pop_mark(at)?;
+                    self.set_items(at, items)?
+                }
+                b'a' => {
+                    let v = self.pop(at)?;
+                    self.append(at, vec![v])?
+                }
+                b'e' => {
+                    let items = self.pop_mark(at)?;
+                    self.append(at, items)?
+                }
+                b'Q' => {
+                    let pid = self.pop(at)?;
+                    let s = self.persistent_load(at, pid)?;
+                    self.stack.push(s)
+                }
+                b'R' => {
+                    let args = self.pop(at)?;
+                    let f = self.pop(at)?;
+                    let v = self.reduce(at, f, args)?;
+                    self.stack.push(v)
+                }
+                b'b' => {
+                    // BUILD: the state (an OrderedDict's `_metadata`, a parameter's attributes) is not needed.
+                    self.pop(at)?;
+                    self.top(at)?;
+                }
+                _ => {
+                    return Err(EncoderError::PickleOpcode {
+                        path: self.path.into(),
+                        opcode: op,
+                        name: opcode_name(op),
+                        offset: at,
+                    })
+                }
+            }
+        }
+    }
+
+    fn persistent_load(&self, at: usize, pid: Value) -> Result<Value> {
+        let Value::Tuple(t) = &pid else { return Err(self.err(at, "persistent id is not a tuple")) };
+        match t.as_slice() {
+            [Value::Str(tag), Value::Global(_, class), Value::Str(key), _location, Value::Int(numel)]
+                if &**tag == "storage" =>
+            {
+                let dtype = match &**class {
+                    "FloatStorage" => DType::F32,
+                    "HalfStorage" => DType::F16,
+                    "BFloat16Storage" => DType::BF16,
+                    "DoubleStorage" => DType::F64,
+                    "LongStorage" => DType::I64,
+                    "IntStorage" => DType::I32,
+                    "ShortStorage" => DType::I16,
+                    "CharStorage" => DType::I8,
+                    "ByteStorage" | "UntypedStorage" => DType::U8,
+                    "BoolStorage" => DType::Bool,
+                    other => return Err(self.err(at, format!("unsupported storage type {other}"))),
+                };
+                if *numel < 0 {
+                    return Err(self.err(at, format!("storage {key} has negative size {numel}")));
+                }
+                Ok(Value::Storage(Rc::new(StorageRef { dtype, key: key.to_string(), numel: *numel as u64 })))
+            }
+            _ => Err(self.err(at, format!("unsupported persistent id {pid:?}"))),
+        }
+    }
+
+    fn reduce(&self, at: usize, f: Value, args: Value) -> Result<Value> {
+        let Value::Global(m, n) = &f else { return Err(self.err(at, "REDUCE on a non-global callable")) };
+        let Value::Tuple(args) = args else { return Err(self.err(at, "REDUCE arguments are not a tuple")) };
+        match (&**m, &**n) {
+            ("collections", "OrderedDict") => Ok(Value::Dict(Default::default())),
+            ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
+                let ints = |v: &Value| -> Option<Vec<usize>> {
+                    match v {
+                        Value::Tuple(t) => t
+                            .iter()
+                            .map(|x| match x {
+                                Value::Int(i) if *i >= 0 => Some(*i as usize),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    }
+                };
+                match args.as_slice() {
+                    [Value::Storage(s), Value::Int(off), size, stride, ..] if *off >= 0 => {
+                        let shape = ints(size).ok_or_else(|| self.err(at, "tensor size is not a tuple of ints"))?;
+                        let stride = ints(stride).ok_or_else(|| self.err(at, "tensor stride is not a tuple of ints"))?;
+                        if shape.len() != stride.len() {
+                            return Err(self.err(at, "tensor size and stride have different ranks"));
+                        }
+                        Ok(Value::Tensor(Rc::new(TensorRef { storage: s.clone(), offset: *off as u64, shape, stride })))
+                    }
+                    _ => Err(self.err(at, format!("bad arguments to {m}.{n}"))),
+                }
+            }
+            ("torch._utils", "_rebuild_parameter") => match args.first() {
+                Some(t @ Value::Tensor(_)) => Ok(t.clone()),
+                _ => Err(self.err(at, "bad arguments to _rebuild_parameter")),
+            },
+            _ => Err(self.err(at, format!("unsupported callable {m}.{n}"))),
+        }
+    }
+}
+
+/// Runs a pickle and returns its top value.
+pub fn unpickle(data: &[u8], path: &Path) -> Result<Value> {
+    Vm { data, pos: 0, path, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }.run()
+}
+
+/// Runs a state-dict pickle and returns its (name, tensor) entries in order. A top-level dict without
+/// tensors but with a `state_dict` / `model` dict of tensors (training checkpoints) is looked into.
+pub fn state_dict(data: &[u8], path: &Path) -> Result<Vec<(String, TensorRef)>> {
+    let top = unpickle(data, path)?;
+    let collect = |v: &Value| -> Option<Vec<(String, TensorRef)>> {
+        let Value::Dict(d) = v else { return None };
+        let out: Vec<(String, TensorRef)> = d
+            .borrow()
+            .iter()
+            .filter_map(|(k, v)| match (k, v) {
+                (Value::Str(k), Value::Tensor(t)) => Some((k.to_string(), (**t).clone())),
+                _ => None,
+            })
+            .collect();
+        Some(out)
+    };
+    let err = |msg: &str| EncoderError::Pickle { path: path.into(), offset: data.len(), msg: msg.into() };
+    let found = collect(&top).ok_or_else(|| err("the pickle's top value is not a dict"))?;
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    if let Value::Dict(d) = &top {
+        for (k, v) in d.borrow().iter() {
+            if matches!(k, Value::Str(s) if matches!(&**s, "state_dict" | "model" | "module")) {
+                if let Some(f) = collect(v).filter(|f| !f.is_empty()) {
+                    return Ok(f);
+                }
+            }
+        }
+    }
+    Err(err("the pickle holds no tensors"))
+}
