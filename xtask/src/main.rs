@@ -5,6 +5,10 @@ use std::process::ExitCode;
 mod io;
 mod tokenize;
 mod test;
+mod validate;
+mod convert;
+mod random_model;
+mod compare;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "roberta-rs runner and automation")]
@@ -19,6 +23,14 @@ enum Cmd {
     Tokenize(tokenize::Args),
     /// Run the whole test suite (installs what it needs).
     Test(test::Args),
+    /// Compare hidden states and logits with a reference safetensors file (max abs / rel error).
+    Validate(validate::Args),
+    /// Write model.safetensors from a pytorch_model.bin.
+    Convert(convert::Args),
+    /// Write a deterministic random checkpoint (config.json + model.safetensors).
+    RandomModel(random_model::Args),
+    /// Time our CPU forward against PyTorch's on the same random full-size model.
+    Compare(compare::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +38,10 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Test(a) => test::run(a),
+        Cmd::Validate(a) => validate::run(a),
+        Cmd::Convert(a) => convert::run(a),
+        Cmd::RandomModel(a) => random_model::run(a),
+        Cmd::Compare(a) => compare::run(a),
     };
     match res {
         Ok(code) => code,

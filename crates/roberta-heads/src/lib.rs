@@ -1,1 +1,57 @@
-//! roberta-heads
+//! roberta-heads: task heads over the encoder's hidden states (masked LM, token and sequence
+//! classification), pooling and NER metrics.
+pub mod mlm;
+pub mod sequence_classification;
+pub mod token_classification;
+
+pub use mlm::MlmHead;
+pub use sequence_classification::SequenceClassificationHead;
+pub use token_classification::TokenClassificationHead;
+
+use roberta_encoder::{Config, EncoderError, Weights};
+
+/// The head a checkpoint's `architectures[0]` names.
+pub enum Head {
+    /// `RobertaForMaskedLM`.
+    MaskedLm(MlmHead),
+    /// `RobertaForTokenClassification`.
+    TokenClassification(TokenClassificationHead),
+    /// `RobertaForSequenceClassification`.
+    SequenceClassification(SequenceClassificationHead),
+}
+
+impl Head {
+    /// Loads the head of `config.architectures[0]`; `None` for a bare encoder or an unknown class.
+    pub fn from_architecture(cfg: &Config, w: &Weights) -> Result<Option<Head>, EncoderError> {
+        let arch = cfg.architectures.as_ref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
+        Ok(Some(match arch.trim_start_matches("XLM").trim_start_matches("Camembert") {
+            a if a.ends_with("ForMaskedLM") => Head::MaskedLm(MlmHead::load(cfg, w)?),
+            a if a.ends_with("ForTokenClassification") => Head::TokenClassification(TokenClassificationHead::load(cfg, w)?),
+            a if a.ends_with("ForSequenceClassification") => {
+                Head::SequenceClassification(SequenceClassificationHead::load(cfg, w)?)
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Logits for `[batch, seq_len, hidden]` hidden states: per token for the MLM and token heads
+    /// (`[batch·seq_len, n]`), per sequence for the sequence head (`[batch, n]`, from the `<s>` rows).
+    pub fn logits(&self, hidden: &[f32], batch: usize, seq_len: usize, width: usize) -> Vec<f32> {
+        match self {
+            Head::MaskedLm(h) => h.logits(hidden, batch * seq_len),
+            Head::TokenClassification(h) => h.logits(hidden, batch * seq_len),
+            Head::SequenceClassification(h) => {
+                h.logits(&sequence_classification::cls_rows(hidden, batch, seq_len, width), batch)
+            }
+        }
+    }
+
+    /// Width of one row of logits.
+    pub fn num_outputs(&self) -> usize {
+        match self {
+            Head::MaskedLm(h) => h.vocab_size(),
+            Head::TokenClassification(h) => h.num_labels(),
+            Head::SequenceClassification(h) => h.num_labels(),
+        }
+    }
+}

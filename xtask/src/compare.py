@@ -1,0 +1,25 @@
+# Embedded by xtask/src/compare.rs: times transformers' RobertaModel (f32, CPU) on the batch in INPUT.
+# Usage: python3 compare.py MODEL_DIR INPUT.safetensors OUTPUT.safetensors THREADS ITERS
+import json, sys, time
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import RobertaModel
+
+model_dir, inp, outp, threads, iters = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+torch.set_num_threads(threads)
+d = load_file(inp)
+ids, mask = d["input_ids"], d["attention_mask"]
+model = RobertaModel.from_pretrained(model_dir, dtype=torch.float32, add_pooling_layer=False).eval()
+with torch.inference_mode():
+    out = model(input_ids=ids, attention_mask=mask).last_hidden_state  # warm-up
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        out = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        times.append(time.perf_counter() - t0)
+save_file({"last_hidden_state": out.float().contiguous()}, outp)
+best = min(times)
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "attn": getattr(model.config, "_attn_implementation", "?"),
+                  "best_s": best, "mean_s": sum(times) / len(times),
+                  "tokens_per_s": ids.numel() / best}))

@@ -1,0 +1,140 @@
+//! `cargo xtask compare`: our CPU forward against PyTorch's (`transformers` RobertaModel, f32, same thread
+//! count) on the same deterministic random bsc-bio-ehr-es-shaped model and the same batch; prints tokens/s
+//! for both and the ratio. Installs torch + transformers into the git-ignored `.tools/pyenv` when missing.
+use roberta_encoder::random::{write_random_model, Shape};
+use roberta_encoder::weights::safetensors::{write_raw, SafetensorsFile};
+use roberta_encoder::{BatchInput, Config, DType, RobertaModel, Weights};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const SCRIPT: &str = include_str!("compare.py");
+
+/// Arguments of `compare`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    /// Timed iterations (after one warm-up); the best is reported.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Threads for both sides (default: rayon's, i.e. the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Model directory (default: a random bsc-bio-ehr-es-shaped model in .tools/models, made when missing).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Makes `import torch, transformers` work with PYTHONPATH=.tools/pyenv, installing from PyPI if needed.
+fn ensure_torch(pyenv: &Path) -> crate::Result<()> {
+    let ok = Command::new("python3")
+        .args(["-c", "import torch, transformers, safetensors"])
+        .env("PYTHONPATH", pyenv)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Ok(());
+    }
+    eprintln!(
+        "torch / transformers missing: installing them into {} from PyPI (the CPU wheel index \
+         download.pytorch.org is not reachable here, so this is PyPI's default wheel)",
+        pyenv.display()
+    );
+    let args = ["-m", "pip", "install", "--target", &pyenv.to_string_lossy(), "torch", "transformers", "safetensors"];
+    eprintln!("$ python3 {}", args.join(" "));
+    let st = Command::new("python3").args(args).status()?;
+    if !st.success() {
+        return Err("pip install of torch + transformers failed".into());
+    }
+    Ok(())
+}
+
+/// Runs `compare`.
+pub fn run(a: Args) -> crate::Result<ExitCode> {
+    let threads = a.threads.unwrap_or_else(rayon::current_num_threads);
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    let tools = root().join(".tools");
+    let pyenv = tools.join("pyenv");
+    ensure_torch(&pyenv)?;
+    let model_dir = a.model.clone().unwrap_or_else(|| tools.join("models/random-bsc-bio-ehr-es"));
+    if !model_dir.join("model.safetensors").is_file() {
+        eprintln!("generating a random bsc-bio-ehr-es-shaped model in {}", model_dir.display());
+        write_random_model(&model_dir, Shape::BscBioEhrEs)?;
+    }
+    let cfg = Config::from_file(&model_dir.join("config.json"))?;
+    let model = RobertaModel::load(&cfg, &Weights::load_dir(&model_dir)?)?;
+
+    // The same deterministic batch for both: <s> random ids </s>, no padding.
+    let (b, t) = (a.batch, a.seq_len);
+    let mut ids = vec![0u32; b * t];
+    let mut state = 0x1234_5678u64;
+    for (i, id) in ids.iter_mut().enumerate() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *id = match i % t {
+            0 => cfg.bos_token_id,
+            p if p == t - 1 => cfg.eos_token_id,
+            _ => 3 + ((state >> 33) % (cfg.vocab_size as u64 - 3)) as u32,
+        };
+    }
+    let mask = vec![1u32; b * t];
+    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+
+    model.forward(&input, false)?; // warm-up
+    let mut best = f64::INFINITY;
+    let mut ours = Vec::new();
+    for _ in 0..a.iters {
+        let t0 = Instant::now();
+        ours = model.forward(&input, false)?.last_hidden_state;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let our_tps = (b * t) as f64 / best;
+    eprintln!("roberta-rs: {b}×{t} best of {} in {:.1} ms: {our_tps:.0} tokens/s ({threads} threads)", a.iters, best * 1e3);
+
+    let tmp = std::env::temp_dir().join(format!("roberta-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let (inp, outp, script) = (tmp.join("input.safetensors"), tmp.join("torch_out.safetensors"), tmp.join("compare.py"));
+    let ids64: Vec<i64> = ids.iter().map(|&v| v as i64).collect();
+    let mask64: Vec<i64> = mask.iter().map(|&v| v as i64).collect();
+    let shape = [b, t];
+    write_raw(&inp, &[
+        ("input_ids", DType::I64, &shape, bytemuck_bytes(&ids64)),
+        ("attention_mask", DType::I64, &shape, bytemuck_bytes(&mask64)),
+    ])?;
+    std::fs::write(&script, SCRIPT)?;
+    let args = [script.to_string_lossy().to_string(), model_dir.to_string_lossy().to_string(),
+        inp.to_string_lossy().to_string(), outp.to_string_lossy().to_string(), threads.to_string(), a.iters.to_string()];
+    eprintln!("$ PYTHONPATH={} python3 {}", pyenv.display(), args.join(" "));
+    let o = Command::new("python3").args(&args).env("PYTHONPATH", &pyenv).output()?;
+    if !o.status.success() {
+        return Err(format!("PyTorch side failed:\n{}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    let res: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("bad output from the script ({e}): {stdout}"))?;
+    let torch_tps = res["tokens_per_s"].as_f64().ok_or("no tokens_per_s from the script")?;
+    let theirs = SafetensorsFile::open(&outp)?.f32("last_hidden_state")?;
+    let max_diff = ours.iter().zip(&theirs.data).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let _ = std::fs::remove_dir_all(&tmp);
+    println!("model: random bsc-bio-ehr-es shape (12 layers, hidden 768), batch {b}×{t}, {threads} threads, f32 CPU");
+    println!("roberta-rs : {our_tps:>10.1} tokens/s ({:.1} ms)", best * 1e3);
+    println!("pytorch    : {torch_tps:>10.1} tokens/s ({:.1} ms; torch {}, attention {})",
+        res["best_s"].as_f64().unwrap_or(0.0) * 1e3, res["torch"].as_str().unwrap_or("?"), res["attn"].as_str().unwrap_or("?"));
+    println!("ratio      : {:.2}× (roberta-rs / pytorch)", our_tps / torch_tps);
+    println!("max |ours − torch| on last_hidden_state: {max_diff:.2e}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bytemuck_bytes(v: &[i64]) -> &[u8] {
+    // SAFETY: i64 has no padding and any byte pattern is a valid u8; the slice covers exactly v's memory.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}

@@ -1,0 +1,129 @@
+//! `cargo xtask validate --model DIR --reference FILE [--output FILE]`: runs the model on the reference's
+//! `input_ids` / `attention_mask` and prints max abs / rel error per tensor (`hidden_states.{i}`, `logits`),
+//! comparing only positions where attention_mask is 1; exit 1 over tolerance.
+use roberta_encoder::weights::safetensors::{write_f32, SafetensorsFile};
+use roberta_encoder::{BatchInput, Config, RobertaModel, Tensor, Weights};
+use roberta_heads::Head;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `validate`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// HF model directory (config.json + model.safetensors or pytorch_model.bin).
+    #[arg(long)]
+    model: PathBuf,
+    /// Reference safetensors with input_ids, attention_mask, hidden_states.{i} and logits.
+    #[arg(long)]
+    reference: PathBuf,
+    /// Write our tensors here under the reference's names.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Maximum absolute error allowed.
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f32,
+}
+
+/// (max abs error, max abs error / max |reference|) over the rows of `width` values whose `row_mask` is set.
+pub fn errors(ours: &[f32], reference: &[f32], width: usize, row_mask: &[bool]) -> (f32, f32) {
+    let (mut max_abs, mut max_ref) = (0.0f32, 0.0f32);
+    for ((a, r), &m) in ours.chunks(width).zip(reference.chunks(width)).zip(row_mask) {
+        if !m {
+            continue;
+        }
+        for (x, y) in a.iter().zip(r) {
+            if !y.is_finite() {
+                continue;
+            }
+            let d = (x - y).abs();
+            max_abs = if d.is_nan() { f32::INFINITY } else { max_abs.max(d) };
+            max_ref = max_ref.max(y.abs());
+        }
+    }
+    (max_abs, if max_ref > 0.0 { max_abs / max_ref } else { max_abs })
+}
+
+/// Picks the backend: `cuda` is not built yet; `auto` falls back to the CPU and says so.
+pub fn pick_device(device: &str) -> crate::Result<()> {
+    match device {
+        "cpu" => Ok(()),
+        "auto" => {
+            eprintln!("device auto: using the CPU (CUDA backend not built yet)");
+            Ok(())
+        }
+        "cuda" => Err("CUDA backend not built yet".into()),
+        other => Err(format!("unknown device {other:?} (cpu, cuda or auto)").into()),
+    }
+}
+
+/// Runs `validate`.
+pub fn run(a: Args) -> crate::Result<ExitCode> {
+    pick_device(&a.device)?;
+    let cfg = Config::from_file(&a.model.join("config.json"))?;
+    let weights = Weights::load_dir(&a.model)?;
+    let model = RobertaModel::load(&cfg, &weights)?;
+    let head = Head::from_architecture(&cfg, &weights)?;
+    let reference = SafetensorsFile::open(&a.reference)?;
+    let (shape, ids) = reference.i64("input_ids")?;
+    let (_, mask) = reference.i64("attention_mask")?;
+    if shape.len() != 2 || mask.len() != ids.len() {
+        return Err(format!("{}: input_ids must be [batch, seq_len] like attention_mask", a.reference.display()).into());
+    }
+    let (batch, seq_len) = (shape[0], shape[1]);
+    let ids: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
+    let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
+    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch, seq_len };
+    let t0 = std::time::Instant::now();
+    let out = model.forward(&input, true)?;
+    let h = cfg.hidden_size;
+    let mut ours: Vec<(String, Tensor)> = out
+        .hidden_states
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("hidden_states.{i}"), Tensor::new(vec![batch, seq_len, h], v)))
+        .collect();
+    if let Some(head) = &head {
+        let logits = head.logits(&out.last_hidden_state, batch, seq_len, h);
+        let shape = match head {
+            Head::SequenceClassification(_) => vec![batch, head.num_outputs()],
+            _ => vec![batch, seq_len, head.num_outputs()],
+        };
+        ours.push(("logits".into(), Tensor::new(shape, logits)));
+    }
+    eprintln!("forward {batch}×{seq_len} on the CPU in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+    let tok_mask: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+    let mut failed = false;
+    let mut written: Vec<(String, Tensor)> = Vec::new();
+    println!("{:<20} {:>14} {:>12} {:>12}", "tensor", "shape", "max abs", "max rel");
+    for e in reference.entries.iter().filter(|e| e.name != "input_ids" && e.name != "attention_mask") {
+        let Some((_, t)) = ours.iter().find(|(n, _)| *n == e.name) else {
+            println!("{:<20} {:>14} {:>12}", e.name, format!("{:?}", e.shape), "not produced");
+            failed = true;
+            continue;
+        };
+        let r = reference.f32(&e.name)?;
+        if r.shape != t.shape {
+            println!("{:<20} shape {:?} vs ours {:?}", e.name, r.shape, t.shape);
+            failed = true;
+            continue;
+        }
+        let width = *t.shape.last().unwrap_or(&1);
+        let rows = t.data.len() / width.max(1);
+        let row_mask: Vec<bool> = if rows == tok_mask.len() { tok_mask.clone() } else { vec![true; rows] };
+        let (abs, rel) = errors(&t.data, &r.data, width, &row_mask);
+        let bad = !(abs <= a.tolerance);
+        failed |= bad;
+        println!("{:<20} {:>14} {:>12.3e} {:>12.3e}{}", e.name, format!("{:?}", t.shape), abs, rel, if bad { "  FAIL" } else { "" });
+        written.push((e.name.clone(), t.clone()));
+    }
+    if let Some(p) = &a.output {
+        let refs: Vec<(&str, &Tensor)> = written.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        write_f32(p, &refs)?;
+        eprintln!("wrote {}", p.display());
+    }
+    println!("{} (tolerance {:e} absolute)", if failed { "FAILED" } else { "ok" }, a.tolerance);
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
