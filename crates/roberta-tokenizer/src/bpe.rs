@@ -1,0 +1,172 @@
+//! The BPE model over bytes: a word's bytes start as one symbol each and the adjacent pair with the lowest
+//! merge rank is merged (leftmost first on ties) until no pair has a merge: Hugging Face's order exactly.
+//! Words already seen come from a bounded cache shared by all threads.
+use crate::bytes::byte_to_char;
+use crate::fxhash::FxHashMap;
+use std::sync::RwLock;
+
+/// Largest number of words the cache holds (as Hugging Face's default).
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A byte-level BPE vocabulary with its merges.
+pub struct Bpe {
+    vocab: FxHashMap<String, u32>,
+    id_to_token: Vec<Option<String>>,
+    /// The id of the one-character token of each byte (None: the byte's character is not in the vocab).
+    byte_ids: [Option<u32>; 256],
+    /// (left, right) → (rank, merged id).
+    merges: FxHashMap<u64, (u32, u32)>,
+    /// Bytes each token stands for.
+    token_len: Vec<u32>,
+    /// Leading and trailing characters of each token string that are `Ġ` (a space), for trim_offsets.
+    token_spaces: Vec<(u8, u8)>,
+    ignore_merges: bool,
+    cache: RwLock<FxHashMap<Box<[u8]>, Box<[u32]>>>,
+}
+
+#[inline]
+fn pair_key(a: u32, b: u32) -> u64 {
+    ((a as u64) << 32) | b as u64
+}
+
+impl Bpe {
+    /// Builds the model from a vocabulary and merges given as (rank order) pairs of token ids with their result.
+    pub fn new(vocab: FxHashMap<String, u32>, merges: Vec<(u32, u32, u32)>, ignore_merges: bool) -> Bpe {
+        let n = vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0);
+        let mut id_to_token = vec![None; n];
+        for (t, &i) in &vocab {
+            id_to_token[i as usize] = Some(t.clone());
+        }
+        let map = byte_to_char();
+        let mut byte_ids = [None; 256];
+        for (b, c) in map.iter().enumerate() {
+            byte_ids[b] = vocab.get(c.encode_utf8(&mut [0; 4]) as &str).copied();
+        }
+        let mut token_len = vec![0u32; n];
+        let mut token_spaces = vec![(0u8, 0u8); n];
+        let mut buf = Vec::new();
+        for (i, t) in id_to_token.iter().enumerate() {
+            if let Some(t) = t {
+                buf.clear();
+                crate::bytes::token_to_bytes(t, &mut buf);
+                token_len[i] = buf.len() as u32;
+                token_spaces[i] = crate::bytes::space_counts(t);
+            }
+        }
+        let mut m = FxHashMap::default();
+        for (rank, (a, b, r)) in merges.into_iter().enumerate() {
+            m.insert(pair_key(a, b), (rank as u32, r));
+        }
+        Bpe {
+            vocab,
+            id_to_token,
+            byte_ids,
+            merges: m,
+            token_len,
+            token_spaces,
+            ignore_merges,
+            cache: RwLock::new(FxHashMap::default()),
+        }
+    }
+
+    /// The id of a token string.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.vocab.get(token).copied()
+    }
+
+    /// The token string of an id.
+    pub fn id_to_token(&self, id: u32) -> Option<&str> {
+        self.id_to_token.get(id as usize).and_then(|t| t.as_deref())
+    }
+
+    /// One more than the largest id.
+    pub fn len(&self) -> usize {
+        self.id_to_token.len()
+    }
+
+    /// Whether the vocabulary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.vocab.is_empty()
+    }
+
+    /// Leading and trailing `Ġ` characters of a token string.
+    pub fn token_spaces(&self, id: u32) -> (u8, u8) {
+        self.token_spaces.get(id as usize).copied().unwrap_or((0, 0))
+    }
+
+    /// Tokenizes one pre-token's bytes, calling `emit(id, start, end)` with each token's byte span in `word`.
+    pub fn tokenize(&self, word: &[u8], mut emit: impl FnMut(u32, usize, usize)) {
+        if let Some(ids) = self.cache.read().expect("cache lock").get(word) {
+            let mut pos = 0usize;
+            for &id in ids.iter() {
+                let len = self.token_len[id as usize] as usize;
+                emit(id, pos, pos + len);
+                pos += len;
+            }
+            return;
+        }
+        // (id, start, end) per symbol; a byte whose character is not in the vocabulary is dropped (no unk).
+        let mut syms: Vec<(u32, u32, u32)> = Vec::with_capacity(word.len());
+        let mut complete = true;
+        if self.ignore_merges {
+            if let Some(id) = self.whole_word_id(word) {
+                syms.push((id, 0, word.len() as u32));
+            }
+        }
+        if syms.is_empty() {
+            for (i, &b) in word.iter().enumerate() {
+                match self.byte_ids[b as usize] {
+                    Some(id) => syms.push((id, i as u32, i as u32 + 1)),
+                    None => complete = false,
+                }
+            }
+            self.merge(&mut syms);
+        }
+        for &(id, s, e) in &syms {
+            emit(id, s as usize, e as usize);
+        }
+        if complete {
+            let mut cache = self.cache.write().expect("cache lock");
+            if cache.len() < CACHE_CAPACITY {
+                cache.insert(word.into(), syms.iter().map(|s| s.0).collect());
+            }
+        }
+    }
+
+    fn whole_word_id(&self, word: &[u8]) -> Option<u32> {
+        let map = byte_to_char();
+        let s: String = word.iter().map(|&b| map[b as usize]).collect();
+        self.vocab.get(&s).copied()
+    }
+
+    /// Applies merges in rank order, leftmost first among equal ranks.
+    fn merge(&self, syms: &mut Vec<(u32, u32, u32)>) {
+        const NONE: u32 = u32::MAX;
+        let rank_of = |a: u32, b: u32| self.merges.get(&pair_key(a, b)).copied();
+        let mut ranks: Vec<u32> =
+            syms.windows(2).map(|w| rank_of(w[0].0, w[1].0).map_or(NONE, |r| r.0)).collect();
+        loop {
+            let mut best = NONE;
+            let mut at = usize::MAX;
+            for (i, &r) in ranks.iter().enumerate() {
+                if r < best {
+                    best = r;
+                    at = i;
+                }
+            }
+            if best == NONE {
+                return;
+            }
+            let (_, new_id) = rank_of(syms[at].0, syms[at + 1].0).expect("rank came from this pair");
+            syms[at] = (new_id, syms[at].1, syms[at + 1].2);
+            syms.remove(at + 1);
+            ranks.remove(at);
+            if at > 0 {
+                ranks[at - 1] = rank_of(syms[at - 1].0, syms[at].0).map_or(NONE, |r| r.0);
+            }
+            if at < ranks.len() {
+                ranks[at] = rank_of(syms[at].0, syms[at + 1].0).map_or(NONE, |r| r.0);
+            }
+        }
+    }
+}

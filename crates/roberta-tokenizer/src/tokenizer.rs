@@ -1,0 +1,312 @@
+//! The tokenizer: added-token split → byte-level pre-tokenization → BPE → post-processing → padding.
+use crate::added::AddedVocab;
+use crate::bpe::Bpe;
+use crate::encoding::{assemble, pad, truncate, Encoding, Padding, Seq, TruncationStrategy};
+use crate::error::{Result, TokenizerError};
+use crate::pretokenize;
+use rayon::prelude::*;
+
+/// The special tokens by role (their contents), as transformers names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecialTokens {
+    /// `<s>`
+    pub bos: String,
+    /// `</s>`
+    pub eos: String,
+    /// `<unk>`
+    pub unk: String,
+    /// `</s>`
+    pub sep: String,
+    /// `<pad>`
+    pub pad: String,
+    /// `<s>`
+    pub cls: String,
+    /// `<mask>`
+    pub mask: String,
+}
+
+impl Default for SpecialTokens {
+    fn default() -> Self {
+        SpecialTokens {
+            bos: "<s>".into(),
+            eos: "</s>".into(),
+            unk: "<unk>".into(),
+            sep: "</s>".into(),
+            pad: "<pad>".into(),
+            cls: "<s>".into(),
+            mask: "<mask>".into(),
+        }
+    }
+}
+
+/// Options of one encode call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Adds `<s>` … `</s>` (default true).
+    pub add_special_tokens: bool,
+    /// Truncates to at most this many tokens, special tokens included.
+    pub max_length: Option<usize>,
+    /// How a pair is truncated.
+    pub strategy: TruncationStrategy,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { add_special_tokens: true, max_length: None, strategy: TruncationStrategy::LongestFirst }
+    }
+}
+
+/// What to encode: a text, a pair of texts, or pre-split words.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// One text.
+    Single(&'a str),
+    /// A pair of texts (`<s> A </s></s> B </s>`).
+    Pair(&'a str, &'a str),
+    /// Words already split (is_split_into_words): each gets a prefix space; offsets are within each word.
+    Words(&'a [&'a str]),
+}
+
+/// A RoBERTa byte-level BPE tokenizer. `Send + Sync`; share it behind an `Arc` or by reference.
+pub struct Tokenizer {
+    pub(crate) bpe: Bpe,
+    pub(crate) added: AddedVocab,
+    /// ByteLevel pre-tokenizer's add_prefix_space.
+    pub(crate) add_prefix_space: bool,
+    pub(crate) use_regex: bool,
+    /// The post-processor's trim_offsets and add_prefix_space.
+    pub(crate) trim_offsets: bool,
+    pub(crate) post_add_prefix_space: bool,
+    /// (cls, sep) ids when the post-processor adds RoBERTa's special tokens.
+    pub(crate) cls_sep: Option<(u32, u32)>,
+    pub(crate) special: SpecialTokens,
+    pub(crate) model_max_length: Option<usize>,
+}
+
+/// Monotone byte → char index conversion over one text.
+struct CharCursor {
+    byte: usize,
+    ch: usize,
+}
+
+impl CharCursor {
+    /// Index of the character that contains byte `p` (p must not go backwards between calls).
+    #[inline]
+    fn at(&mut self, text: &str, p: usize) -> usize {
+        let b = text.as_bytes();
+        while self.byte < p {
+            self.byte += utf8_len(b[self.byte]);
+            self.ch += 1;
+        }
+        if self.byte > p {
+            self.ch - 1
+        } else {
+            self.ch
+        }
+    }
+}
+
+#[inline]
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+/// Character offsets to byte offsets within `text`.
+fn char_to_byte(text: &str, offs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    if text.is_ascii() {
+        return offs.to_vec();
+    }
+    let mut table: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+    table.push(text.len());
+    let at = |c: usize| table.get(c).copied().unwrap_or(text.len());
+    offs.iter().map(|&(s, e)| (at(s), at(e))).collect()
+}
+
+impl Tokenizer {
+    /// Encodes one text with special tokens (no truncation).
+    pub fn encode(&self, text: &str) -> Encoding {
+        self.encode_with(Input::Single(text), &EncodeOptions::default()).expect("no truncation requested")
+    }
+
+    /// Encodes any input with the given options; fails only when max_length cannot hold the special tokens.
+    pub fn encode_with(&self, input: Input, opts: &EncodeOptions) -> Result<Encoding> {
+        let specials = if opts.add_special_tokens { self.cls_sep } else { None };
+        let (mut a, mut b, prefix) = match input {
+            Input::Single(t) => (self.encode_seq(t, self.add_prefix_space, None), None, self.post_add_prefix_space),
+            Input::Pair(t, p) => (
+                self.encode_seq(t, self.add_prefix_space, None),
+                Some(self.encode_seq(p, self.add_prefix_space, None)),
+                self.post_add_prefix_space,
+            ),
+            Input::Words(words) => {
+                let mut s = Seq::default();
+                for (i, w) in words.iter().enumerate() {
+                    let one = self.encode_seq(w, true, Some(i as u32));
+                    s.ids.extend(one.ids);
+                    s.offsets.extend(one.offsets);
+                    s.word_ids.extend(one.word_ids);
+                    s.spaces.extend(one.spaces);
+                }
+                (s, None, true)
+            }
+        };
+        if let Some(max) = opts.max_length {
+            let n_special = match (specials, &b) {
+                (None, _) => 0,
+                (Some(_), None) => 2,
+                (Some(_), Some(_)) => 4,
+            };
+            if max < n_special {
+                return Err(TokenizerError::MaxLengthTooSmall { max_length: max, special: n_special });
+            }
+            truncate(&mut a, b.as_mut(), max - n_special, opts.strategy);
+        }
+        if self.trim_offsets {
+            a.trim_offsets(prefix);
+            if let Some(b) = b.as_mut() {
+                b.trim_offsets(prefix);
+            }
+        }
+        let bytes_of = |s: &Seq, text: &str| char_to_byte(text, &s.offsets);
+        let bytes = match input {
+            Input::Single(t) => (bytes_of(&a, t), Vec::new()),
+            Input::Pair(t, p) => (bytes_of(&a, t), bytes_of(b.as_ref().expect("pair"), p)),
+            Input::Words(words) => {
+                let v = a
+                    .offsets
+                    .iter()
+                    .zip(&a.word_ids)
+                    .map(|(&o, w)| char_to_byte(words[w.expect("word tokens have a word") as usize], &[o])[0])
+                    .collect();
+                (v, Vec::new())
+            }
+        };
+        Ok(assemble(a, b, bytes, specials))
+    }
+
+    /// Encodes many inputs in parallel (rayon), then pads them.
+    pub fn encode_batch(&self, inputs: &[Input], opts: &EncodeOptions, padding: Padding) -> Result<Vec<Encoding>> {
+        let mut v: Vec<Encoding> = inputs.par_iter().map(|i| self.encode_with(*i, opts)).collect::<Result<_>>()?;
+        pad(&mut v, padding, self.pad_token_id());
+        Ok(v)
+    }
+
+    /// Tokens of one sequence, before truncation and post-processing; offsets in characters of `text`.
+    fn encode_seq(&self, text: &str, add_prefix_space: bool, word: Option<u32>) -> Seq {
+        let mut s = Seq::default();
+        let mut starts = CharCursor { byte: 0, ch: 0 };
+        let mut ends = CharCursor { byte: 0, ch: 0 };
+        let mut word_idx = 0u32;
+        let mut buf = Vec::new();
+        for piece in self.added.split(text) {
+            if let Some(k) = piece.added {
+                let value = &text[piece.start..piece.end];
+                let is_space = |c: &char| *c == 'Ġ' || c.is_whitespace();
+                s.ids.push(self.added.tokens[k].id);
+                s.offsets.push((starts.at(text, piece.start), ends.at(text, piece.end - 1) + 1));
+                s.word_ids.push(Some(word.unwrap_or(word_idx)));
+                s.spaces.push((value.chars().take_while(is_space).count(), value.chars().rev().take_while(is_space).count()));
+                word_idx += 1;
+                continue;
+            }
+            let seg = &text[piece.start..piece.end];
+            let prefixed = add_prefix_space && !seg.starts_with(' ');
+            let virt: &str = if prefixed {
+                buf.clear();
+                buf.push(b' ');
+                buf.extend_from_slice(seg.as_bytes());
+                std::str::from_utf8(&buf).expect("space + str is UTF-8")
+            } else {
+                seg
+            };
+            // virtual byte → byte of `text` (the added space stands for the segment's first character)
+            let base = piece.start;
+            let map = |p: usize| if prefixed { base + p.saturating_sub(1) } else { base + p };
+            let mut word_fn = |a: usize, b: usize| {
+                self.bpe.tokenize(&virt.as_bytes()[a..b], |id, ts, te| {
+                    s.ids.push(id);
+                    s.offsets.push((starts.at(text, map(a + ts)), ends.at(text, map(a + te - 1)) + 1));
+                    s.word_ids.push(Some(word.unwrap_or(word_idx)));
+                    let (l, t) = self.bpe.token_spaces(id);
+                    s.spaces.push((l as usize, t as usize));
+                });
+                word_idx += 1;
+            };
+            if self.use_regex {
+                pretokenize::split(virt, &mut word_fn);
+            } else if !virt.is_empty() {
+                word_fn(0, virt.len());
+            }
+        }
+        s
+    }
+
+    /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), special tokens kept or
+    /// skipped.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
+        let mut bytes = Vec::new();
+        for &id in ids {
+            let tok = match self.added.by_id(id) {
+                Some(t) if skip_special_tokens && t.special => continue,
+                Some(t) => t.content.as_str(),
+                None => match self.bpe.id_to_token(id) {
+                    Some(t) => t,
+                    None => continue,
+                },
+            };
+            crate::bytes::token_to_bytes(tok, &mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The id of a token string (vocabulary or added).
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.added.by_content(token).map(|t| t.id).or_else(|| self.bpe.token_to_id(token))
+    }
+
+    /// The token string of an id (vocabulary or added).
+    pub fn id_to_token(&self, id: u32) -> Option<&str> {
+        self.added.by_id(id).map(|t| t.content.as_str()).or_else(|| self.bpe.id_to_token(id))
+    }
+
+    /// Size of the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        let added = self.added.tokens.iter().map(|t| t.id as usize + 1).max().unwrap_or(0);
+        self.bpe.len().max(added)
+    }
+
+    /// The special tokens by role.
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+
+    /// Id of the padding token (1 for RoBERTa).
+    pub fn pad_token_id(&self) -> u32 {
+        self.token_to_id(&self.special.pad).unwrap_or(1)
+    }
+
+    /// Id of the mask token, if the vocabulary has one.
+    pub fn mask_token_id(&self) -> Option<u32> {
+        self.token_to_id(&self.special.mask)
+    }
+
+    /// Whether an id is a special token (skipped by `decode(.., true)`).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.added.by_id(id).is_some_and(|t| t.special)
+    }
+
+    /// The tokenizer's model_max_length from tokenizer_config.json, when given.
+    pub fn model_max_length(&self) -> Option<usize> {
+        self.model_max_length
+    }
+
+    /// Whether the pre-tokenizer adds a space before each text.
+    pub fn add_prefix_space(&self) -> bool {
+        self.add_prefix_space
+    }
+}
