@@ -87,8 +87,11 @@ pub fn include_dirs() -> Vec<PathBuf> {
 /// Folders that may hold the NVRTC wheels' `nvidia/` tree.
 pub fn wheel_roots() -> Vec<PathBuf> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut v = vec![ws.join(".tools/nvrtc/nvidia"), PathBuf::from(".tools/nvrtc/nvidia")];
-    v.retain(|p| p.exists());
+    let mut v: Vec<PathBuf> = [ws.join(".tools/nvrtc/nvidia"), PathBuf::from(".tools/nvrtc/nvidia")]
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    v.dedup();
     v
 }
 
