@@ -1,5 +1,5 @@
 //! `cargo xtask convert DIR`: writes `DIR/model.safetensors` (f32, original names) from `DIR/pytorch_model.bin`.
-use roberta_encoder::weights::{safetensors::write_f32, torch_zip};
+use roberta_encoder::weights::convert_bin_to_safetensors;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,9 +23,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     if dst.exists() && !a.force {
         return Err(format!("{} exists (use --force to overwrite)", dst.display()).into());
     }
-    let tensors = torch_zip::load_f32(&src)?;
-    let refs: Vec<(&str, &roberta_encoder::Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t.as_ref())).collect();
-    write_f32(&dst, &refs)?;
-    eprintln!("wrote {} ({} tensors, f32) from {}", dst.display(), refs.len(), src.display());
+    let n = convert_bin_to_safetensors(&src, &dst)?;
+    eprintln!("wrote {} ({n} tensors, f32) from {}", dst.display(), src.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -206,3 +206,11 @@ pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     // loader (safetensors, torch) we assume nobody truncates the file meanwhile.
     unsafe { memmap2::Mmap::map(&f) }.map_err(|e| EncoderError::io(path, e))
 }
+
+/// Converts a torch zip checkpoint to safetensors (f32, original names; shared storages written once per name).
+pub fn convert_bin_to_safetensors(src: &Path, dst: &Path) -> Result<usize> {
+    let tensors = torch_zip::load_f32(src)?;
+    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t.as_ref())).collect();
+    safetensors::write_f32(dst, &refs)?;
+    Ok(refs.len())
+}

@@ -1,0 +1,158 @@
+//! The CPU encoder and heads against HF `transformers` references (tests/fixtures/reference): every hidden
+//! state and the logits within 1e-4 absolute at positions where attention_mask is 1.
+use roberta_encoder::weights::{convert_bin_to_safetensors, safetensors::SafetensorsFile};
+use roberta_encoder::{BatchInput, Config, RobertaModel, Weights};
+use roberta_heads::Head;
+use roberta_tests::fixture;
+use std::path::{Path, PathBuf};
+
+const TOL: f32 = 1e-4;
+
+/// A fresh, unique directory under the system temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let d = std::env::temp_dir().join(format!("roberta-enc-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Reference {
+    ids: Vec<u32>,
+    mask: Vec<u32>,
+    batch: usize,
+    seq_len: usize,
+    file: SafetensorsFile,
+}
+
+fn reference(name: &str) -> Reference {
+    let file = SafetensorsFile::open(&fixture(&format!("reference/{name}_reference.safetensors"))).unwrap();
+    let (shape, ids) = file.i64("input_ids").unwrap();
+    let (_, mask) = file.i64("attention_mask").unwrap();
+    Reference {
+        ids: ids.iter().map(|&v| v as u32).collect(),
+        mask: mask.iter().map(|&v| v as u32).collect(),
+        batch: shape[0],
+        seq_len: shape[1],
+        file,
+    }
+}
+
+/// Max abs difference over rows of `width` whose mask is set.
+fn max_err(ours: &[f32], theirs: &[f32], width: usize, rows: &[bool]) -> f32 {
+    assert_eq!(ours.len(), theirs.len());
+    ours.chunks(width)
+        .zip(theirs.chunks(width))
+        .zip(rows)
+        .filter(|(_, &m)| m)
+        .flat_map(|((a, b), _)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0, f32::max)
+}
+
+/// Runs the model of `dir` on the reference batch: (hidden states, logits).
+fn run(dir: &Path, r: &Reference) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+    let w = Weights::load_dir(dir).unwrap();
+    let model = RobertaModel::load(&cfg, &w).unwrap();
+    let head = Head::from_architecture(&cfg, &w).unwrap().expect("a head");
+    let input = BatchInput { input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+    let out = model.forward(&input, true).unwrap();
+    assert_eq!(out.hidden_states.len(), cfg.num_hidden_layers + 1);
+    assert_eq!(out.hidden_states.last().unwrap(), &out.last_hidden_state);
+    let logits = head.logits(&out.last_hidden_state, r.batch, r.seq_len, cfg.hidden_size);
+    (out.hidden_states, logits)
+}
+
+fn check(model: &str, reference_name: &str) {
+    let r = reference(reference_name);
+    let (hidden, logits) = run(&fixture(&format!("models/{model}")), &r);
+    let tok: Vec<bool> = r.mask.iter().map(|&m| m != 0).collect();
+    for (i, h) in hidden.iter().enumerate() {
+        let t = r.file.f32(&format!("hidden_states.{i}")).unwrap();
+        let e = max_err(h, &t.data, *t.shape.last().unwrap(), &tok);
+        assert!(e <= TOL, "{model} hidden_states.{i}: max abs error {e:e}");
+    }
+    let t = r.file.f32("logits").unwrap();
+    let width = *t.shape.last().unwrap();
+    let rows = if t.shape.len() == 2 { vec![true; r.batch] } else { tok };
+    let e = max_err(&logits, &t.data, width, &rows);
+    assert!(e <= TOL, "{model} logits: max abs error {e:e}");
+}
+
+#[test]
+fn mlm_from_pytorch_bin_matches_hf() {
+    check("tiny-mlm", "mlm");
+}
+
+#[test]
+fn ner_from_f16_safetensors_matches_hf() {
+    check("tiny-ner", "ner");
+}
+
+#[test]
+fn cls_from_bf16_safetensors_matches_hf() {
+    check("tiny-cls", "cls");
+}
+
+#[test]
+fn bin_and_converted_safetensors_are_identical() {
+    let src = fixture("models/tiny-mlm");
+    let dir = temp_dir("convert");
+    std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
+    convert_bin_to_safetensors(&src.join("pytorch_model.bin"), &dir.join("model.safetensors")).unwrap();
+    let (a, b) = (Weights::load_dir(&src).unwrap(), Weights::load_dir(&dir).unwrap());
+    assert_eq!(a.names(), b.names());
+    for n in a.names() {
+        assert_eq!(a.get(n), b.get(n), "{n}");
+    }
+    let r = reference("mlm");
+    assert_eq!(run(&src, &r), run(&dir, &r));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn loader_normalises_names_ties_decoder_and_drops_buffers() {
+    let w = Weights::load_dir(&fixture("models/tiny-mlm")).unwrap();
+    assert!(w.contains("embeddings.word_embeddings.weight"));
+    assert!(w.contains("roberta.embeddings.word_embeddings.weight"));
+    assert!(!w.contains("embeddings.position_ids"));
+    assert_eq!(w.get("lm_head.decoder.weight"), w.get("embeddings.word_embeddings.weight"));
+    // f16 checkpoint without lm_head: the decoder is tied to the word embeddings.
+    let w = Weights::load_dir(&fixture("models/tiny-ner")).unwrap();
+    assert_eq!(w.get("lm_head.decoder.weight"), w.get("embeddings.word_embeddings.weight"));
+}
+
+#[test]
+fn padded_batch_equals_each_sequence_alone() {
+    let dir = fixture("models/tiny-ner");
+    let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+    let model = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
+    let r = reference("ner");
+    let input = BatchInput { input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+    let all = model.forward(&input, false).unwrap().last_hidden_state;
+    let h = cfg.hidden_size;
+    for b in 0..r.batch {
+        let len = r.mask[b * r.seq_len..(b + 1) * r.seq_len].iter().filter(|&&m| m != 0).count();
+        let ids = &r.ids[b * r.seq_len..b * r.seq_len + len];
+        let mask = vec![1u32; len];
+        let one = model.forward(&BatchInput { input_ids: ids, attention_mask: &mask, batch: 1, seq_len: len }, false).unwrap();
+        let e = max_err(&one.last_hidden_state, &all[b * r.seq_len * h..(b * r.seq_len + len) * h], h, &vec![true; len]);
+        assert!(e < 1e-5, "sequence {b}: {e:e}");
+    }
+}
+
+#[test]
+fn forward_rejects_bad_input() {
+    let dir = fixture("models/tiny-cls");
+    let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+    let model = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
+    let ids = vec![5u32; 513];
+    let mask = vec![1u32; 513];
+    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &mask, batch: 1, seq_len: 513 }, false).unwrap_err();
+    assert!(e.to_string().contains("513") && e.to_string().contains("512"), "{e}");
+    assert!(model.forward(&BatchInput { input_ids: &ids[..512], attention_mask: &mask[..512], batch: 1, seq_len: 512 }, false).is_ok());
+    let ids = [0u32, 8000, 2];
+    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &[1, 1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
+    assert!(e.to_string().contains("8000"), "{e}");
+    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &[1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
+    assert!(e.to_string().contains("mask"), "{e}");
+}
