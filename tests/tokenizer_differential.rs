@@ -1,0 +1,95 @@
+//! Differential property test: our tokenizer against the `tokenizers` crate (Hugging Face's Rust core) on
+//! thousands of generated strings — whitespace runs, tabs and newlines, combining marks, emoji, CJK, digits,
+//! punctuation, contractions, special tokens inside the text, very long words. Ids and character offsets must be
+//! identical, for single texts, pairs and without special tokens.
+use roberta_tests::fixture;
+use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
+
+/// xorshift64*: deterministic, so a failure reproduces.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const FRAGMENTS: &[&str] = &[
+    " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", " \t ", "\u{a0}", "\u{3000}", "\u{2009}", "\u{200b}",
+    "paciente", "Paciente", "fiebre", "ácido", "acetilsalicílico", "PCR", "VIH+", "HbA1c=7,2", "10.5", "mg/kg",
+    "0", "123", "٣", "²", "½", "Ⅻ", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'LL", "''", "'",
+    "don't", "it's", "<mask>", "<s>", "</s>", "<pad>", "<unk>", "<mask", "mask>", " <mask>", "<mask> ",
+    "e\u{301}", "a\u{308}\u{301}", "\u{301}", "n\u{303}", "🩺", "💊", "👩‍⚕️", "🏳️‍🌈", "肝炎", "中文字符",
+    "한국어", "日本語のテキスト", "α-β", "Ωμέγα", "Здравствуйте", "مرحبا", "हिन्दी", "ไทย", "«»", "—", "…",
+    "¿", "¡", "(", ")", "[", "]", "{", "}", "\"", ",", ".", ";", ":", "!", "?", "#", "$", "%", "&", "*",
+    "_", "\\", "/", "|", "~", "^", "`", "@", "+", "-", "=", "<", ">", "\u{0}", "\u{7f}", "\u{85}", "\u{feff}",
+    "Ⓐ", "ǅ", "ʰ", "ª", "º", "µ", "ß", "ﬁ", "İ", "ı", "ΐ",
+];
+
+fn random_text(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    let n = 1 + rng.below(12);
+    for _ in 0..n {
+        match rng.below(10) {
+            0 => {
+                // a very long word
+                let w = FRAGMENTS[12 + rng.below(8)];
+                for _ in 0..(5 + rng.below(60)) {
+                    s.push_str(w);
+                }
+            }
+            1 => {
+                // a random scalar from well-established blocks
+                let blocks = [(0x20, 0x7e), (0xa0, 0x24f), (0x370, 0x3ff), (0x400, 0x4ff), (0x600, 0x6ff), (0x900, 0x97f), (0x2000, 0x206f), (0x3040, 0x30ff), (0x4e00, 0x9fff), (0xac00, 0xd7a3), (0x1f300, 0x1f64f)];
+                let (lo, hi) = blocks[rng.below(blocks.len())];
+                if let Some(c) = char::from_u32(lo + rng.below((hi - lo + 1) as usize) as u32) {
+                    s.push(c);
+                }
+            }
+            _ => s.push_str(FRAGMENTS[rng.below(FRAGMENTS.len())]),
+        }
+    }
+    s
+}
+
+fn compare(dir: &str, seed: u64, n: usize) {
+    let ours = Tokenizer::from_dir(fixture(dir)).unwrap();
+    let mut peer = tokenizers::Tokenizer::from_file(fixture(dir).join("tokenizer.json")).unwrap();
+    // transformers turns off the truncation and padding a tokenizer.json may carry; so do we
+    peer.with_truncation(None).unwrap();
+    peer.with_padding(None);
+    let mut rng = Rng(seed);
+    let no_special = EncodeOptions { add_special_tokens: false, ..Default::default() };
+    let with_special = EncodeOptions::default();
+    for case in 0..n {
+        let a = random_text(&mut rng);
+        let b = random_text(&mut rng);
+        for (special, pair) in [(true, false), (false, false), (true, true)] {
+            let want = if pair {
+                peer.encode_char_offsets((a.as_str(), b.as_str()), special)
+            } else {
+                peer.encode_char_offsets(a.as_str(), special)
+            }
+            .unwrap();
+            let input = if pair { Input::Pair(&a, &b) } else { Input::Single(&a) };
+            let got = ours.encode_with(input, if special { &with_special } else { &no_special }).unwrap();
+            assert_eq!(got.ids, want.get_ids(), "case {case} {dir}: ids of {a:?} / {b:?} (special {special}, pair {pair})");
+            assert_eq!(got.offsets, want.get_offsets(), "case {case} {dir}: offsets of {a:?} / {b:?} (special {special}, pair {pair})");
+        }
+    }
+}
+
+#[test]
+fn differential_roberta_bne() {
+    compare("tokenizers/roberta-bne", 0x9e37_79b9_7f4a_7c15, 2500);
+}
+
+#[test]
+fn differential_tiny_clinical() {
+    compare("models/tiny-ner", 0xdead_beef_cafe_f00d, 1500);
+}

@@ -1,0 +1,94 @@
+//! Bad tokenizer files give clear errors naming the file and line; any `&str` encodes without a panic.
+use roberta_tests::{fixture, fixture_copy, scratch_dir};
+use roberta_tokenizer::{Tokenizer, TokenizerError};
+use std::fs;
+
+fn err_of(dir: &std::path::Path) -> String {
+    match Tokenizer::from_dir(dir) {
+        Ok(_) => panic!("{} loaded, but it is broken", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn slow_copy() -> std::path::PathBuf {
+    fixture_copy("models/tiny-mlm", &["pytorch_model.bin"])
+}
+
+#[test]
+fn malformed_merges_line_names_file_and_line() {
+    let d = slow_copy();
+    let p = d.join("merges.txt");
+    let mut lines: Vec<String> = fs::read_to_string(&p).unwrap().lines().map(String::from).collect();
+    lines[5] = "tres partes aqui".into();
+    fs::write(&p, lines.join("\n")).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("merges.txt:6") && e.contains("malformed merge"), "{e}");
+}
+
+#[test]
+fn merge_naming_unknown_token() {
+    let d = slow_copy();
+    let p = d.join("merges.txt");
+    let mut s = fs::read_to_string(&p).unwrap();
+    s.push_str("\nzzq№ x\n");
+    fs::write(&p, s).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("merges.txt:") && e.contains("\"zzq№\"") && e.contains("not in the vocabulary"), "{e}");
+}
+
+#[test]
+fn malformed_vocab() {
+    let d = slow_copy();
+    fs::write(d.join("vocab.json"), r#"{"<s>": 0, "<pad>": "uno"}"#).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("vocab.json") && e.contains("<pad>"), "{e}");
+    fs::write(d.join("vocab.json"), r#"{"<s>": 0, "<pad>": 1"#).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("vocab.json") && e.contains("invalid JSON"), "{e}");
+    fs::write(d.join("vocab.json"), r#"{"<s>": 0, "<pad>": 0}"#).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("also the id"), "{e}");
+}
+
+#[test]
+fn missing_files() {
+    let d = scratch_dir("tok-empty");
+    assert!(matches!(Tokenizer::from_dir(&d), Err(TokenizerError::NoTokenizer { .. })));
+    let d = fixture_copy("models/tiny-mlm", &["pytorch_model.bin", "merges.txt"]);
+    let e = err_of(&d);
+    assert!(e.contains("no tokenizer found"), "{e}");
+}
+
+#[test]
+fn unknown_model_type_and_components() {
+    let d = fixture_copy("models/tiny-ner", &["model.safetensors"]);
+    let p = d.join("tokenizer.json");
+    let orig = fs::read_to_string(&p).unwrap();
+    fs::write(&p, orig.replacen("\"type\": \"BPE\"", "\"type\": \"WordPiece\"", 1)).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("tokenizer.json") && e.contains("WordPiece"), "{e}");
+    fs::write(&p, orig.replacen("\"normalizer\": null", "\"normalizer\": {\"type\": \"NFKC\"}", 1)).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("normalizer") && e.contains("NFKC"), "{e}");
+    fs::write(&p, &orig[..orig.len() / 2]).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("tokenizer.json") && e.contains("invalid JSON"), "{e}");
+}
+
+#[test]
+fn any_unicode_encodes() {
+    let tok = Tokenizer::from_dir(fixture("tokenizers/roberta-bne")).unwrap();
+    let all: String = (0..0x11_0000u32).step_by(13).filter_map(char::from_u32).collect();
+    for chunk in all.chars().collect::<Vec<_>>().chunks(4000) {
+        let s: String = chunk.iter().collect();
+        let e = tok.encode(&s);
+        assert!(e.len() > 2);
+        assert!(e.offsets.iter().all(|&(a, b)| a <= b && b <= s.chars().count()));
+        assert!(e.byte_offsets.iter().all(|&(a, b)| s.is_char_boundary(a) && s.is_char_boundary(b) && a <= b));
+    }
+    for s in ["", " ", "\0", "<mask>", "<s></s><pad><unk><mask>", "\u{feff}\u{200d}"] {
+        let _ = tok.encode(s);
+        let _ = tok.decode(&tok.encode(s).ids, true);
+    }
+    assert_eq!(tok.decode(&[u32::MAX, 0, 999_999], false), "<s>");
+}
