@@ -5,6 +5,8 @@ use std::process::ExitCode;
 mod io;
 mod tokenize;
 mod test;
+mod check_kernels;
+mod gpu_check;
 mod validate;
 mod convert;
 mod random_model;
@@ -23,6 +25,10 @@ enum Cmd {
     Tokenize(tokenize::Args),
     /// Run the whole test suite (installs what it needs).
     Test(test::Args),
+    /// Compile every kernel with NVRTC for sm_70, sm_80, sm_90; fail on any error, warning or spill.
+    CheckKernels(check_kernels::Args),
+    /// Build .gpu-bundle/ (test and bench binaries, sm_90 cubins, run.sh) for one GPU-machine call.
+    GpuCheck(gpu_check::Args),
     /// Compare hidden states and logits with a reference safetensors file (max abs / rel error).
     Validate(validate::Args),
     /// Write model.safetensors from a pytorch_model.bin.
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Test(a) => test::run(a),
+        Cmd::CheckKernels(a) => check_kernels::run(a),
+        Cmd::GpuCheck(a) => gpu_check::run(a),
         Cmd::Validate(a) => validate::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::RandomModel(a) => random_model::run(a),

@@ -24,6 +24,7 @@ pub fn run_cmd(cmd: &mut Command) -> crate::Result<()> {
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--release"]).args(&a.rest))?;
+    crate::check_kernels::run(crate::check_kernels::Args::default())?;
     eprintln!("cargo xtask test: all checks passed");
     Ok(ExitCode::SUCCESS)
 }
