@@ -1,0 +1,57 @@
+//! Tokenizer throughput (MB/s of UTF-8 text) on the PharmaCoNER training documents with the roberta-bne
+//! vocabulary, single-thread and batched, against the `tokenizers` crate on the same text in the same run.
+//! Both give character offsets (as HF's Python API does); the outputs are checked equal before timing.
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use roberta_tokenizer::{EncodeOptions, Input, Padding, Tokenizer};
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn docs() -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures().join("corpora/pharmaconer/train_docs.jsonl")).expect("corpus");
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["text"].as_str().expect("text").to_string())
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = fixtures().join("tokenizers/roberta-bne");
+    let ours = Tokenizer::from_dir(&dir).expect("ours");
+    let mut peer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("peer");
+    peer.with_truncation(None).expect("no truncation");
+    peer.with_padding(None);
+    let docs = docs();
+    let bytes: usize = docs.iter().map(String::len).sum();
+    for d in &docs {
+        let a = ours.encode(d);
+        let b = peer.encode_char_offsets(d.as_str(), true).expect("peer encode");
+        assert_eq!(a.ids, b.get_ids(), "ids differ");
+        assert_eq!(a.offsets, b.get_offsets(), "offsets differ");
+    }
+    eprintln!("{} documents, {:.2} MB; outputs identical", docs.len(), bytes as f64 / 1e6);
+
+    let mut g = c.benchmark_group("tokenize_pharmaconer");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(10);
+    g.bench_function("roberta-rs single-thread", |b| {
+        b.iter(|| docs.iter().map(|d| ours.encode(d).len()).sum::<usize>())
+    });
+    g.bench_function("tokenizers single-thread", |b| {
+        b.iter(|| docs.iter().map(|d| peer.encode_char_offsets(d.as_str(), true).expect("encode").len()).sum::<usize>())
+    });
+    let inputs: Vec<Input> = docs.iter().map(|d| Input::Single(d)).collect();
+    let strs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let threads = rayon::current_num_threads();
+    g.bench_function(format!("roberta-rs batch ({threads} threads)"), |b| {
+        b.iter(|| ours.encode_batch(&inputs, &EncodeOptions::default(), Padding::None).expect("batch").len())
+    });
+    g.bench_function(format!("tokenizers batch ({threads} threads)"), |b| {
+        b.iter(|| peer.encode_batch_char_offsets(strs.clone(), true).expect("batch").len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
