@@ -295,7 +295,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     fn check_ln(&self, a: usize, r: Option<usize>, g: usize, bt: usize, out: usize, rows: usize, h: usize) -> Result<()> {
         const K: &str = "layer_norm";
-        ensure(h % 8 == 0 && h > 0 && h <= 1024, K, || format!("hidden {h}: needs a multiple of 8 ≤ 1024"))?;
+        ensure(h & 7 == 0 && h > 0 && h <= 1024, K, || format!("hidden {h}: needs a multiple of 8 ≤ 1024"))?;
         ensure(a >= rows * h && out >= rows * h, K, || format!("input/output shorter than rows·h = {}", rows * h))?;
         ensure(r.is_none_or(|r| r >= rows * h), K, || "residual shorter than rows·h".into())?;
         ensure(g >= h && bt >= h, K, || format!("gamma/beta shorter than h = {h}"))
@@ -316,7 +316,7 @@ impl Gpu {
     ) -> Result<()> {
         const K: &str = "embeddings";
         let (h, tokens) = (t.hidden, off.tokens());
-        ensure(h % 8 == 0 && h > 0 && h <= 1024, K, || format!("hidden {h}: needs a multiple of 8 ≤ 1024"))?;
+        ensure(h & 7 == 0 && h > 0 && h <= 1024, K, || format!("hidden {h}: needs a multiple of 8 ≤ 1024"))?;
         let (vocab, max_pos, tv) = (t.word.len() / h, t.pos.len() / h, t.token_type.len() / h);
         ensure(vocab > 0 && max_pos > 0 && tv > 0, K, || "empty embedding table".into())?;
         ensure(t.gamma.len() >= h && t.beta.len() >= h, K, || "gamma/beta shorter than hidden".into())?;
@@ -370,7 +370,7 @@ impl Gpu {
         packing: bool,
     ) -> Result<()> {
         let (padded_len, packed_len) = if packing { (src.len(), dst.len()) } else { (dst.len(), src.len()) };
-        ensure(h % 8 == 0 && h > 0, name, || format!("hidden {h} not a multiple of 8"))?;
+        ensure(h & 7 == 0 && h > 0, name, || format!("hidden {h} not a multiple of 8"))?;
         ensure(off.max_len <= t, name, || format!("a sequence of {} > T = {t}", off.max_len))?;
         ensure(padded_len >= off.batch() * t * h, name, || "padded buffer shorter than batch·T·H".into())?;
         ensure(packed_len >= off.tokens() * h, name, || "packed buffer shorter than tokens·H".into())?;

@@ -35,6 +35,7 @@ fn poisoned(g: &Gpu, n: usize) -> cudarc::driver::CudaSlice<f16> {
 }
 
 /// |got − ref| ≤ atol + rtol·|ref| everywhere (non-finite references skipped); prints the first mismatches.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN must fail the comparison
 fn check(what: &str, got: &[f16], want: &[f32], atol: f32) {
     const RTOL: f32 = 2e-3; // f16: 2⁻¹⁰ ≈ 1e-3 per rounding, two roundings at most
     assert_eq!(got.len(), want.len(), "{what}: length");
