@@ -1,6 +1,9 @@
 //! roberta-heads: task heads over the encoder's hidden states (masked LM, token and sequence
 //! classification), pooling and NER metrics.
+pub mod metrics;
 pub mod mlm;
+pub mod ner;
+pub mod pooling;
 pub mod sequence_classification;
 pub mod token_classification;
 
