@@ -2,6 +2,7 @@
 //! Embeddings → (SelfAttention → SelfOutput → Intermediate → Output) × N.
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
+use crate::matmul::PackedLinear;
 use crate::ops::{self, gemm_strided};
 use crate::weights::Weights;
 use rayon::prelude::*;
@@ -39,16 +40,12 @@ struct Embeddings {
 
 /// `encoder.layer.{i}.*`, with Q, K and V fused into one `[3H, H]` projection.
 struct Layer {
-    qkv_w: Vec<f32>,
-    qkv_b: Vec<f32>,
-    attn_out_w: Vec<f32>,
-    attn_out_b: Vec<f32>,
+    qkv: PackedLinear,
+    attn_out: PackedLinear,
     attn_ln_g: Vec<f32>,
     attn_ln_b: Vec<f32>,
-    inter_w: Vec<f32>,
-    inter_b: Vec<f32>,
-    out_w: Vec<f32>,
-    out_b: Vec<f32>,
+    inter: PackedLinear,
+    out: PackedLinear,
     out_ln_g: Vec<f32>,
     out_ln_b: Vec<f32>,
 }
@@ -119,17 +116,20 @@ impl Layer {
             qkv_w.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.weight")), &[h, h])?.data);
             qkv_b.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.bias")), &[h])?.data);
         }
+        let lin = |name: &str, out: usize, inp: usize| -> Result<PackedLinear> {
+            Ok(PackedLinear::new(
+                vec_of(w, &p(&format!("{name}.weight")), &[out, inp])?,
+                out,
+                Some(vec_of(w, &p(&format!("{name}.bias")), &[out])?),
+            ))
+        };
         Ok(Layer {
-            qkv_w,
-            qkv_b,
-            attn_out_w: vec_of(w, &p("attention.output.dense.weight"), &[h, h])?,
-            attn_out_b: vec_of(w, &p("attention.output.dense.bias"), &[h])?,
+            qkv: PackedLinear::new(qkv_w, 3 * h, Some(qkv_b)),
+            attn_out: lin("attention.output.dense", h, h)?,
             attn_ln_g: vec_of(w, &p("attention.output.LayerNorm.weight"), &[h])?,
             attn_ln_b: vec_of(w, &p("attention.output.LayerNorm.bias"), &[h])?,
-            inter_w: vec_of(w, &p("intermediate.dense.weight"), &[f, h])?,
-            inter_b: vec_of(w, &p("intermediate.dense.bias"), &[f])?,
-            out_w: vec_of(w, &p("output.dense.weight"), &[h, f])?,
-            out_b: vec_of(w, &p("output.dense.bias"), &[h])?,
+            inter: lin("intermediate.dense", f, h)?,
+            out: lin("output.dense", h, f)?,
             out_ln_g: vec_of(w, &p("output.LayerNorm.weight"), &[h])?,
             out_ln_b: vec_of(w, &p("output.LayerNorm.bias"), &[h])?,
         })
@@ -253,15 +253,15 @@ impl RobertaModel {
 
     fn layer_forward(&self, l: &Layer, input: &BatchInput, x: &mut [f32], s: &mut Scratch) {
         let c = &self.config;
-        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let h = c.hidden_size;
         let rows = input.batch * input.seq_len;
-        ops::linear_into(x, rows, &l.qkv_w, 3 * h, Some(&l.qkv_b), &mut s.qkv);
+        l.qkv.forward_into(x, rows, &mut s.qkv);
         attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx);
-        ops::linear_into(&s.ctx, rows, &l.attn_out_w, h, Some(&l.attn_out_b), &mut s.tmp);
+        l.attn_out.forward_into(&s.ctx, rows, &mut s.tmp);
         ops::add_layer_norm_inplace(&mut s.tmp, x, h, &l.attn_ln_g, &l.attn_ln_b, self.eps);
-        ops::linear_into(&s.tmp, rows, &l.inter_w, f, Some(&l.inter_b), &mut s.inter);
+        l.inter.forward_into(&s.tmp, rows, &mut s.inter);
         ops::activation_inplace(&mut s.inter, self.act);
-        ops::linear_into(&s.inter, rows, &l.out_w, h, Some(&l.out_b), x);
+        l.out.forward_into(&s.inter, rows, x);
         ops::add_layer_norm_inplace(x, &s.tmp, h, &l.out_ln_g, &l.out_ln_b, self.eps);
     }
 }
