@@ -18,20 +18,31 @@ pub fn byte_to_char() -> [char; 256] {
     map
 }
 
-/// Decodes a token string back to bytes: mapped characters to their byte, any other character to its UTF-8.
+/// The byte a character stands for, if it is one of the byte map's characters.
+#[inline]
+fn char_byte(c: char) -> Option<u8> {
+    let u = c as u32;
+    if u < 256 && ((0x21..=0x7E).contains(&u) || (0xA1..=0xAC).contains(&u) || (0xAE..=0xFF).contains(&u)) {
+        Some(u as u8)
+    } else if (256..256 + 68).contains(&u) {
+        NON_PRINTABLE.get((u - 256) as usize).copied()
+    } else {
+        None
+    }
+}
+
+/// Decodes a token string back to bytes as HF's ByteLevel decoder does: each character to its byte when all of
+/// the token's characters are in the byte map, else the token's own UTF-8.
 pub fn token_to_bytes(token: &str, out: &mut Vec<u8>) {
+    let n = out.len();
     for c in token.chars() {
-        let u = c as u32;
-        let b = if u < 256 && ((0x21..=0x7E).contains(&u) || (0xA1..=0xAC).contains(&u) || (0xAE..=0xFF).contains(&u)) {
-            Some(u as u8)
-        } else if (256..256 + 68).contains(&u) {
-            NON_PRINTABLE.get((u - 256) as usize).copied()
-        } else {
-            None
-        };
-        match b {
+        match char_byte(c) {
             Some(b) => out.push(b),
-            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            None => {
+                out.truncate(n);
+                out.extend_from_slice(token.as_bytes());
+                return;
+            }
         }
     }
 }

@@ -249,17 +249,22 @@ impl Tokenizer {
     /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), special tokens kept or
     /// skipped.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
+        let toks: Vec<&str> = ids
+            .iter()
+            .filter_map(|&id| match self.added.by_id(id) {
+                Some(t) if skip_special_tokens && t.special => None,
+                Some(t) => Some(t.content.as_str()),
+                None => self.bpe.id_to_token(id),
+            })
+            .collect();
+        self.convert_tokens_to_string(&toks)
+    }
+
+    /// Joins token strings back into text through the byte-level decoder (HF's `convert_tokens_to_string`).
+    pub fn convert_tokens_to_string(&self, tokens: &[&str]) -> String {
         let mut bytes = Vec::new();
-        for &id in ids {
-            let tok = match self.added.by_id(id) {
-                Some(t) if skip_special_tokens && t.special => continue,
-                Some(t) => t.content.as_str(),
-                None => match self.bpe.id_to_token(id) {
-                    Some(t) => t,
-                    None => continue,
-                },
-            };
-            crate::bytes::token_to_bytes(tok, &mut bytes);
+        for t in tokens {
+            crate::bytes::token_to_bytes(t, &mut bytes);
         }
         String::from_utf8_lossy(&bytes).into_owned()
     }
