@@ -13,10 +13,13 @@ use rayon::prelude::*;
 const NR: usize = 32;
 /// Rows per micro-kernel call.
 const MR: usize = 12;
-/// K block: a KC×NR panel is 32 KiB, kept in L1 across a task's row micro-blocks.
+/// K block: a KC×NR panel slice is 32 KiB, kept in L1 across a row block's micro-tiles.
 const KC: usize = 256;
+/// Row block: an MC×KC activation block is 512 KiB, kept in L2 across all column panels.
+const MC: usize = 512;
 
-/// A torch-layout linear layer `y = x·Wᵀ + b`, packed for the fastest kernel this CPU has.
+/// A torch-layout linear layer `y = x·Wᵀ + b`, packed for the fastest kernel this CPU has
+/// (`ROBERTA_CPU_GEMM=gemm` in the environment forces the `gemm` crate path, for comparisons).
 pub struct PackedLinear {
     /// Output features.
     pub out: usize,
@@ -45,7 +48,8 @@ impl PackedLinear {
     pub fn new(w: Vec<f32>, out: usize, bias: Option<Vec<f32>>) -> PackedLinear {
         let inp = if out == 0 { 0 } else { w.len() / out };
         assert_eq!(w.len(), out * inp);
-        let packed = (has_avx512() && inp > 0).then(|| {
+        let forced_gemm = std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm");
+        let packed = (has_avx512() && !forced_gemm && inp > 0).then(|| {
             let panels = out.div_ceil(NR);
             let mut p = vec![0.0f32; panels * inp * NR];
             p.par_chunks_mut(inp * NR).enumerate().for_each(|(j, panel)| {
@@ -73,63 +77,76 @@ impl PackedLinear {
         if rows == 0 || n == 0 {
             return;
         }
-        // Row blocks: about four per thread for balance, a multiple of MR, at most 144 rows (L2).
-        let threads = rayon::current_num_threads().max(1);
-        let mc = (rows.div_ceil(threads * 4)).div_ceil(MR).clamp(1, 12) * MR;
-        dst.par_chunks_mut(mc * n).zip(x.par_chunks(mc * k)).for_each(|(c, a)| {
-            let m = c.len() / n;
-            match &self.bias {
-                Some(b) => c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(b)),
-                None => c.fill(0.0),
+        match &self.bias {
+            Some(b) => dst.par_chunks_mut(n).for_each(|r| r.copy_from_slice(b)),
+            None => dst.fill(0.0),
+        }
+        // Loop order: row blocks of ≤ MC (an MC×KC activation block stays in L2) → K blocks → column
+        // panels in parallel (each weight panel is streamed from memory once per row block, and its
+        // KC×NR slice stays in L1 across all the block's MR-row micro-tiles).
+        let panels = n.div_ceil(NR);
+        let per_task = panels.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
+        let c = SendPtr(dst.as_mut_ptr());
+        for r0 in (0..rows).step_by(MC) {
+            let m = MC.min(rows - r0);
+            for p0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - p0);
+                (0..panels.div_ceil(per_task)).into_par_iter().for_each(|task| {
+                    let c = c;
+                    for j in task * per_task..((task + 1) * per_task).min(panels) {
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: AVX-512 was detected at packing. Rows r0..r0+m of x (stride k) from
+                        // column p0 hold kc values each; panel j's K slice holds kc·NR floats; this task
+                        // alone writes columns j·NR..min(n, (j+1)·NR) of rows r0..r0+m of dst.
+                        unsafe {
+                            panel_avx512(
+                                x.as_ptr().add(r0 * k + p0), m, k, kc,
+                                p.as_ptr().add((j * k + p0) * NR),
+                                c.0.add(r0 * n + j * NR), n, NR.min(n - j * NR),
+                            )
+                        }
+                    }
+                });
             }
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the AVX-512 path exists only when `has_avx512()` held at packing; `a` is m×k,
-            // `c` is m×n and `p` holds ceil(n/NR) panels of k×NR, as block_avx512 requires.
-            unsafe {
-                block_avx512(a, m, k, p, c, n)
-            }
-        });
+        }
     }
 }
 
-/// One row block: `c[m, n] += a[m, k] · packed`, K blocked, all panels, MR rows at a time.
+/// A raw output pointer shared by tasks that write disjoint column panels.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: tasks write disjoint regions (one column panel each), see `forward_into`.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Rows block × one panel: `c[m, cols] += a[m, kc] · b[kc, NR]`, MR rows per micro-kernel call.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn block_avx512(a: &[f32], m: usize, k: usize, p: &[f32], c: &mut [f32], n: usize) {
-    let panels = n.div_ceil(NR);
-    for p0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - p0);
-        for j in 0..panels {
-            let cols = NR.min(n - j * NR);
-            let b = p[(j * k + p0) * NR..].as_ptr();
-            let mask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
-            let mut i = 0;
-            while i < m {
-                let r = MR.min(m - i);
-                let ap = a[i * k + p0..].as_ptr();
-                let cp = c[i * n + j * NR..].as_mut_ptr();
-                // SAFETY: rows i..i+r of a (stride k) from column p0 span kc ≤ k − p0 elements; the
-                // panel slice holds kc·NR floats; c rows i..i+r (stride n) from column j·NR are written
-                // only where `mask` has a bit (cols ≤ n − j·NR).
-                unsafe {
-                    match r {
-                        12 => micro::<12>(kc, ap, k, b, cp, n, mask),
-                        11 => micro::<11>(kc, ap, k, b, cp, n, mask),
-                        10 => micro::<10>(kc, ap, k, b, cp, n, mask),
-                        9 => micro::<9>(kc, ap, k, b, cp, n, mask),
-                        8 => micro::<8>(kc, ap, k, b, cp, n, mask),
-                        7 => micro::<7>(kc, ap, k, b, cp, n, mask),
-                        6 => micro::<6>(kc, ap, k, b, cp, n, mask),
-                        5 => micro::<5>(kc, ap, k, b, cp, n, mask),
-                        4 => micro::<4>(kc, ap, k, b, cp, n, mask),
-                        3 => micro::<3>(kc, ap, k, b, cp, n, mask),
-                        2 => micro::<2>(kc, ap, k, b, cp, n, mask),
-                        _ => micro::<1>(kc, ap, k, b, cp, n, mask),
-                    }
-                }
-                i += r;
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_avx512(a: *const f32, m: usize, lda: usize, kc: usize, b: *const f32, c: *mut f32, ldc: usize, cols: usize) {
+    let mask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
+    let mut i = 0;
+    while i < m {
+        let r = MR.min(m - i);
+        // SAFETY: rows i..i+r < m, per the caller's bounds.
+        unsafe {
+            let (ap, cp) = (a.add(i * lda), c.add(i * ldc));
+            match r {
+                12 => micro::<12>(kc, ap, lda, b, cp, ldc, mask),
+                11 => micro::<11>(kc, ap, lda, b, cp, ldc, mask),
+                10 => micro::<10>(kc, ap, lda, b, cp, ldc, mask),
+                9 => micro::<9>(kc, ap, lda, b, cp, ldc, mask),
+                8 => micro::<8>(kc, ap, lda, b, cp, ldc, mask),
+                7 => micro::<7>(kc, ap, lda, b, cp, ldc, mask),
+                6 => micro::<6>(kc, ap, lda, b, cp, ldc, mask),
+                5 => micro::<5>(kc, ap, lda, b, cp, ldc, mask),
+                4 => micro::<4>(kc, ap, lda, b, cp, ldc, mask),
+                3 => micro::<3>(kc, ap, lda, b, cp, ldc, mask),
+                2 => micro::<2>(kc, ap, lda, b, cp, ldc, mask),
+                _ => micro::<1>(kc, ap, lda, b, cp, ldc, mask),
             }
         }
+        i += r;
     }
 }
 
