@@ -11,6 +11,13 @@ mod validate;
 mod convert;
 mod random_model;
 mod compare;
+mod pipeline;
+mod fill_mask;
+mod ner;
+mod classify;
+mod embed;
+mod eval_ner;
+mod demo;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "roberta-rs runner and automation")]
@@ -37,6 +44,18 @@ enum Cmd {
     RandomModel(random_model::Args),
     /// Time our CPU forward against PyTorch's on the same random full-size model.
     Compare(compare::Args),
+    /// Top-k tokens for each <mask> (`{"text"}` → `{"text","predictions"}`), as pipeline("fill-mask").
+    FillMask(fill_mask::Args),
+    /// Entities with character offsets, as pipeline("token-classification").
+    Ner(ner::Args),
+    /// Labels with scores, as pipeline("text-classification").
+    Classify(classify::Args),
+    /// One vector per text (mean or <s> pooling).
+    Embed(embed::Args),
+    /// NER scores on a CoNLL file (first sub-word protocol, seqeval's default matching).
+    EvalNer(eval_ner::Args),
+    /// Fill-mask and NER on the small Spanish clinical models in tests/fixtures.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +69,12 @@ fn main() -> ExitCode {
         Cmd::Convert(a) => convert::run(a),
         Cmd::RandomModel(a) => random_model::run(a),
         Cmd::Compare(a) => compare::run(a),
+        Cmd::FillMask(a) => fill_mask::run(a),
+        Cmd::Ner(a) => ner::run(a),
+        Cmd::Classify(a) => classify::run(a),
+        Cmd::Embed(a) => embed::run(a),
+        Cmd::EvalNer(a) => eval_ner::run(a),
+        Cmd::Demo(a) => demo::run(a),
     };
     match res {
         Ok(code) => code,

@@ -1,1 +1,54 @@
-//! roberta
+//! roberta: RoBERTa inference pipelines with Hugging Face's answers — [`FillMask`], [`Ner`], [`Classifier`],
+//! [`Embedder`] — and NER evaluation on CoNLL files ([`eval_ner`]). Built on `roberta-tokenizer`,
+//! `roberta-encoder` and `roberta-heads`; CPU (f32) by default, CUDA when built and asked for.
+//!
+//! ```
+//! use roberta::{Device, FillMask, Model};
+//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/models/tiny-mlm");
+//! let model = Model::load(dir, Device::Cpu)?;          // an HF directory, e.g. bsc-bio-ehr-es
+//! let fill = FillMask::new(model, 3)?;
+//! let out = fill.run(&["El paciente presenta dolor <mask>."]).remove(0)?;
+//! for p in &out.masks[0] {
+//!     println!("{:>12} {:.3}", p.token_str, p.score);
+//! }
+//! assert_eq!(out.masks[0].len(), 3);
+//! # Ok::<(), roberta::Error>(())
+//! ```
+mod classify;
+mod embed;
+pub mod eval_ner;
+mod fill_mask;
+mod model;
+mod ner;
+
+pub use classify::{Classifier, LabelScore};
+pub use embed::Embedder;
+pub use fill_mask::{FillMask, FillMaskOutput, Prediction};
+pub use model::Model;
+pub use ner::Ner;
+pub use roberta_encoder::Device;
+pub use roberta_heads::ner::{Aggregation, Entity};
+pub use roberta_heads::pooling::Pooling;
+
+/// Everything a pipeline can fail with; each message names the file, record or limit at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Loading or running the tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] roberta_tokenizer::TokenizerError),
+    /// Loading or running the encoder or a head.
+    #[error(transparent)]
+    Encoder(#[from] roberta_encoder::EncoderError),
+    /// The model cannot serve this pipeline (wrong head, no mask token...).
+    #[error("{0}")]
+    Model(String),
+    /// One input cannot be processed (no `<mask>`, ...).
+    #[error("{0}")]
+    Input(String),
+    /// Reading a data file.
+    #[error("{path}: {msg}")]
+    Data { path: std::path::PathBuf, msg: String },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,75 @@
+//! `Embedder`: one vector per text. Mean pooling covers texts of any length: a long text runs in consecutive
+//! windows and the mean is over every real token of every window. `<s>` pooling takes the first window and
+//! says when the text was longer.
+use crate::model::Model;
+use crate::Result;
+use roberta_heads::pooling::{l2_normalize, masked_sum, Pooling};
+
+/// The embedding pipeline.
+pub struct Embedder {
+    model: Model,
+    pooling: Pooling,
+    normalize: bool,
+}
+
+impl Embedder {
+    /// Any RoBERTa checkpoint will do (the head, if any, is not used).
+    pub fn new(model: Model, pooling: Pooling, normalize: bool) -> Embedder {
+        Embedder { model, pooling, normalize }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// One vector per text, with a warning when `<s>` pooling saw only the first window of a long text.
+    pub fn run(&self, texts: &[&str]) -> Result<Vec<(Vec<f32>, Option<String>)>> {
+        let width = self.model.config.hidden_size;
+        let mut owner = Vec::new();
+        let mut seqs_owned = Vec::new();
+        let mut n_windows = vec![0usize; texts.len()];
+        for (i, t) in texts.iter().enumerate() {
+            for (ids, _) in self.model.windows(t, 0) {
+                if self.pooling == Pooling::Cls && n_windows[i] > 0 {
+                    n_windows[i] += 1;
+                    continue;
+                }
+                owner.push(i);
+                seqs_owned.push(ids);
+                n_windows[i] += 1;
+            }
+        }
+        let seqs: Vec<&[u32]> = seqs_owned.iter().map(Vec::as_slice).collect();
+        let mut sums = vec![vec![0.0f32; width]; texts.len()];
+        let mut counts = vec![0usize; texts.len()];
+        self.model.forward_all(&seqs, |k, h, b| {
+            let i = owner[k];
+            match self.pooling {
+                Pooling::Cls => {
+                    sums[i].copy_from_slice(h.row(b, 0));
+                    counts[i] = 1;
+                }
+                Pooling::Mean => {
+                    let rows = &h.data[b * h.seq_len * width..(b + 1) * h.seq_len * width];
+                    counts[i] += masked_sum(rows, &h.mask[b * h.seq_len..(b + 1) * h.seq_len], width, &mut sums[i]);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(sums
+            .into_iter()
+            .zip(counts)
+            .zip(n_windows)
+            .map(|((mut v, n), w)| {
+                v.iter_mut().for_each(|x| *x /= n.max(1) as f32);
+                if self.normalize {
+                    l2_normalize(&mut v);
+                }
+                let warning = (self.pooling == Pooling::Cls && w > 1)
+                    .then(|| format!("cls pooling used the first of {w} windows of {} tokens", self.model.max_tokens()));
+                (v, warning)
+            })
+            .collect())
+    }
+}

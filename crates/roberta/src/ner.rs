@@ -1,0 +1,98 @@
+//! `Ner`: token classification as `pipeline("token-classification")`, with aggregation none / simple / first /
+//! average / max. Texts longer than the model allows run in overlapping windows (`stride` tokens shared) whose
+//! entities are merged as HF's `aggregate_overlapping_entities`; nothing is cut.
+use crate::model::Model;
+use crate::{Error, Result};
+use roberta_heads::ner::{aggregate, is_subword, merge_overlapping, softmax, Aggregation, Entity, PreEntity};
+use roberta_heads::Head;
+
+/// The NER pipeline.
+pub struct Ner {
+    model: Model,
+    aggregation: Aggregation,
+    stride: usize,
+    labels: Vec<String>,
+}
+
+/// One window of a text: token ids with `<s>`/`</s>`, and character offsets (0, 0 for the special tokens).
+struct Window {
+    text: usize,
+    ids: Vec<u32>,
+    offsets: Vec<(usize, usize)>,
+}
+
+impl Ner {
+    /// Needs a token-classification checkpoint.
+    pub fn new(model: Model, aggregation: Aggregation) -> Result<Ner> {
+        if !matches!(model.head, Some(Head::TokenClassification(_))) {
+            return Err(Error::Model("ner needs a RobertaForTokenClassification checkpoint (config.architectures)".into()));
+        }
+        let labels = model.config.labels();
+        let stride = model.max_tokens() / 4;
+        Ok(Ner { model, aggregation, stride, labels })
+    }
+
+    /// Tokens shared by consecutive windows of a long text (default: a quarter of the model's length).
+    pub fn with_stride(mut self, stride: usize) -> Ner {
+        self.stride = stride;
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The entities of every text of a batch.
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<Vec<Entity>>> {
+        let mut windows = Vec::new();
+        let mut counts = vec![0usize; texts.len()];
+        for (i, t) in texts.iter().enumerate() {
+            for w in self.model.windows(t, self.stride) {
+                windows.push(Window { text: i, ids: w.0, offsets: w.1 });
+                counts[i] += 1;
+            }
+        }
+        let seqs: Vec<&[u32]> = windows.iter().map(|w| w.ids.as_slice()).collect();
+        let chars: Vec<Vec<char>> = texts.iter().map(|t| t.chars().collect()).collect();
+        let mut found: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
+        let res = self.model.forward_all(&seqs, |k, h, b| {
+            let w = &windows[k];
+            found[w.text].extend(self.window_entities(w, &chars[w.text], h, b));
+            Ok(())
+        });
+        if let Err(e) = res {
+            let msg = e.to_string();
+            return texts.iter().map(|_| Err(Error::Input(msg.clone()))).collect();
+        }
+        found
+            .into_iter()
+            .zip(counts)
+            .map(|(e, n)| Ok(if n > 1 { merge_overlapping(e) } else { e }))
+            .collect()
+    }
+
+    fn window_entities(&self, w: &Window, chars: &[char], h: &crate::model::Hidden, b: usize) -> Vec<Entity> {
+        let Some(Head::TokenClassification(head)) = &self.model.head else { unreachable!("checked in new") };
+        let tok = &self.model.tokenizer;
+        let n = w.ids.len();
+        let rows: Vec<f32> = (0..n).flat_map(|t| h.row(b, t).iter().copied()).collect();
+        let logits = head.logits(&rows, n);
+        let k = head.num_labels();
+        let last = n - 1;
+        let pre: Vec<PreEntity> = (1..last)
+            .map(|j| {
+                let (start, end) = w.offsets[j];
+                PreEntity {
+                    word: tok.id_to_token(w.ids[j]).unwrap_or("").to_string(),
+                    scores: softmax(&logits[j * k..(j + 1) * k]),
+                    start,
+                    end,
+                    index: j,
+                    is_subword: is_subword(chars, start),
+                }
+            })
+            .collect();
+        aggregate(&pre, self.aggregation, &self.labels, &|toks| tok.convert_tokens_to_string(toks))
+    }
+}

@@ -1,0 +1,38 @@
+//! `cargo xtask classify --model DIR [--top-k K]`: `{"text"}` → `{"text","labels":[{"label","score"}]}`, sorted
+//! by score (every label unless `--top-k`).
+use crate::io::IoArgs;
+use crate::pipeline::{stream, ModelArgs};
+use roberta::Classifier;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Arguments of `cargo xtask classify`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Keep only the K best labels.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> crate::Result<ExitCode> {
+    let cls = Classifier::new(a.model.load()?, a.top_k)?;
+    stream(&a.io, "classify", a.model.batch_size * 4, |texts| match cls.run(texts) {
+        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
+        Ok(v) => v
+            .into_iter()
+            .zip(texts)
+            .map(|((labels, warning), t)| {
+                let mut r = json!({ "text": t, "labels": labels.iter().map(|l| json!({"label": l.label, "score": l.score})).collect::<Vec<_>>() });
+                if let Some(w) = warning {
+                    r["warning"] = json!(w);
+                }
+                Ok(r)
+            })
+            .collect(),
+    })
+}

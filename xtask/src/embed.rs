@@ -1,0 +1,41 @@
+//! `cargo xtask embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
+use crate::io::IoArgs;
+use crate::pipeline::{stream, ModelArgs};
+use roberta::{Embedder, Pooling};
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Arguments of `cargo xtask embed`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// mean (over the attention mask; long texts in windows) or cls.
+    #[arg(long, default_value = "mean")]
+    pub pooling: String,
+    /// Scale every vector to unit L2 norm.
+    #[arg(long)]
+    pub normalize: bool,
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> crate::Result<ExitCode> {
+    let pooling: Pooling = a.pooling.parse()?;
+    let emb = Embedder::new(a.model.load()?, pooling, a.normalize);
+    stream(&a.io, "embed", a.model.batch_size * 4, |texts| match emb.run(texts) {
+        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
+        Ok(v) => v
+            .into_iter()
+            .zip(texts)
+            .map(|((vec, warning), t)| {
+                let mut r = json!({ "text": t, "embedding": vec });
+                if let Some(w) = warning {
+                    r["warning"] = json!(w);
+                }
+                Ok(r)
+            })
+            .collect(),
+    })
+}
