@@ -1,7 +1,8 @@
 //! Where the encoder runs: the f32 CPU encoder, or the CUDA one (f16 storage, f32 accumulation).
 //! `Device::Auto` picks CUDA when a device is present, else the CPU.
 use crate::config::Config;
-use crate::error::{EncoderError, Result};
+use crate::cuda::CudaModel;
+use crate::error::Result;
 use crate::model::{BatchInput, EncoderOutput, RobertaModel};
 use crate::weights::Weights;
 
@@ -33,6 +34,8 @@ impl std::str::FromStr for Device {
 pub enum Encoder {
     /// The CPU encoder.
     Cpu(RobertaModel),
+    /// The CUDA encoder.
+    Cuda(CudaModel),
 }
 
 impl Encoder {
@@ -40,10 +43,22 @@ impl Encoder {
     pub fn load(config: &Config, weights: &Weights, device: Device) -> Result<Encoder> {
         match device {
             Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load(config, weights)?)),
-            Device::Cuda => Err(EncoderError::Input("CUDA backend not built yet: use --device cpu".into())),
+            Device::Cuda => Ok(Encoder::Cuda(CudaModel::load(config, weights)?)),
             Device::Auto => {
-                eprintln!("device auto: using the CPU (no CUDA backend in this build)");
-                Ok(Encoder::Cpu(RobertaModel::load(config, weights)?))
+                if !roberta_gpu::driver_present() {
+                    eprintln!("device auto: using the CPU (no CUDA driver)");
+                    return Ok(Encoder::Cpu(RobertaModel::load(config, weights)?));
+                }
+                match CudaModel::load(config, weights) {
+                    Ok(m) => {
+                        eprintln!("device auto: using CUDA ({})", m.describe());
+                        Ok(Encoder::Cuda(m))
+                    }
+                    Err(e) => {
+                        eprintln!("device auto: using the CPU ({e})");
+                        Ok(Encoder::Cpu(RobertaModel::load(config, weights)?))
+                    }
+                }
             }
         }
     }
@@ -52,6 +67,26 @@ impl Encoder {
     pub fn forward(&self, input: &BatchInput, output_hidden_states: bool) -> Result<EncoderOutput> {
         match self {
             Encoder::Cpu(m) => m.forward(input, output_hidden_states),
+            Encoder::Cuda(m) => m.forward(input, output_hidden_states),
+        }
+    }
+
+    /// The last hidden state at positions `(b, t)` only, `[rows.len()·hidden]` (e.g. the MLM head's mask
+    /// positions); on CUDA nothing else leaves the device as f32.
+    pub fn forward_rows(&self, input: &BatchInput, rows: &[(usize, usize)]) -> Result<Vec<f32>> {
+        match self {
+            Encoder::Cpu(m) => {
+                let h = m.config.hidden_size;
+                if let Some(&(b, t)) = rows.iter().find(|&&(b, t)| b >= input.batch || t >= input.seq_len) {
+                    return Err(crate::EncoderError::Input(format!(
+                        "row ({b}, {t}) outside the {}×{} batch",
+                        input.batch, input.seq_len
+                    )));
+                }
+                let out = m.forward(input, false)?.last_hidden_state;
+                Ok(rows.iter().flat_map(|&(b, t)| out[(b * input.seq_len + t) * h..][..h].iter().copied()).collect())
+            }
+            Encoder::Cuda(m) => m.forward_rows(input, rows),
         }
     }
 
@@ -59,6 +94,7 @@ impl Encoder {
     pub fn config(&self) -> &Config {
         match self {
             Encoder::Cpu(m) => &m.config,
+            Encoder::Cuda(m) => &m.config,
         }
     }
 
@@ -66,6 +102,7 @@ impl Encoder {
     pub fn device_name(&self) -> &'static str {
         match self {
             Encoder::Cpu(_) => "cpu",
+            Encoder::Cuda(_) => "cuda",
         }
     }
 }

@@ -40,6 +40,9 @@ pub enum EncoderError {
     /// A forward input that the model cannot take.
     #[error("bad input: {0}")]
     Input(String),
+    /// The CUDA backend failed: no driver or device, a kernel compile, a launch or a copy.
+    #[error("CUDA: {0}")]
+    Cuda(#[from] roberta_gpu::Error),
 }
 
 /// Shorthand for results of this crate.

@@ -3,6 +3,7 @@
 //! HF `transformers` to 1e-4.
 pub mod backend;
 pub mod config;
+pub mod cuda;
 pub mod error;
 pub mod matmul;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod weights;
 
 pub use backend::{Device, Encoder};
 pub use config::{Activation, Config};
+pub use cuda::{CudaModel, ForwardStats, Layout};
 pub use error::EncoderError;
 pub use model::{BatchInput, EncoderOutput, RobertaModel};
 pub use weights::{DType, Tensor, Weights};

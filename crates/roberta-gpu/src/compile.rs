@@ -15,7 +15,7 @@ pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
         "gemm2_128x128_bias", "gemm2_128x128_gelu", "gemm2_128x128_residual",
         "gemm2_64x64_bias", "gemm2_64x64_gelu", "gemm2_64x64_residual",
     ]),
-    ("attention.cu", include_str!("../../../kernels/attention.cu"), &["attention1", "softmax_rows"]),
+    ("attention.cu", include_str!("../../../kernels/attention.cu"), &["attention1", "attention1_d32", "attention1_d16", "softmax_rows"]),
     ("layernorm.cu", include_str!("../../../kernels/layernorm.cu"), &["layernorm1"]),
     ("embeddings.cu", include_str!("../../../kernels/embeddings.cu"), &["embeddings1", "pack1", "unpack1"]),
 ];

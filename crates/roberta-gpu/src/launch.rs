@@ -166,8 +166,29 @@ impl Gpu {
         heads: usize,
         scale: f32,
     ) -> Result<()> {
+        self.attention_d(qkv, out, off, key_mask, heads, 64, scale)
+    }
+
+    /// [`Gpu::attention`] for head dim `head_dim` ∈ {64, 32, 16}: `qkv` `[tokens, 3·heads·head_dim]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_d(
+        &self,
+        qkv: &CudaSlice<f16>,
+        out: &mut CudaSlice<f16>,
+        off: &SeqOffsets,
+        key_mask: Option<&CudaSlice<u8>>,
+        heads: usize,
+        head_dim: usize,
+        scale: f32,
+    ) -> Result<()> {
         const K: &str = "attention";
-        let (tokens, batch, hidden) = (off.tokens(), off.batch(), heads * 64);
+        let name = match head_dim {
+            64 => "attention1",
+            32 => "attention1_d32",
+            16 => "attention1_d16",
+            d => return Err(crate::Error::Shape { kernel: K, what: format!("head dim {d}: supported 64, 32, 16") }),
+        };
+        let (tokens, batch, hidden) = (off.tokens(), off.batch(), heads * head_dim);
         ensure(off.host.windows(2).all(|w| w[1] >= w[0]), K, || "offsets not increasing".into())?;
         ensure(qkv.len() >= tokens * 3 * hidden, K, || format!("qkv has {} < tokens·3·hidden", qkv.len()))?;
         ensure(out.len() >= tokens * hidden, K, || format!("out has {} < tokens·hidden", out.len()))?;
@@ -184,7 +205,7 @@ impl Gpu {
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = self.stream().launch_builder(self.func("attention1"));
+        let mut b = self.stream().launch_builder(self.func(name));
         b.arg(qkv).arg(out).arg(&off.dev);
         match key_mask {
             Some(x) => b.arg(x),
@@ -192,9 +213,9 @@ impl Gpu {
         };
         b.arg(&h).arg(&scale);
         // SAFETY: off.dev holds off.host (batch+1 non-decreasing offsets, last = tokens); qkv ≥ tokens·3·hidden,
-        // out ≥ tokens·hidden, key_mask ≥ tokens (checked above); grid (⌈max_len/64⌉, heads, batch) with
-        // 128 threads = 4 warps × 16 query rows; blocks past a sequence's length return, rows and keys past
-        // it are neither read nor written; 45 KB static shared memory.
+        // out ≥ tokens·hidden, key_mask ≥ tokens (checked above); the entry point matches head_dim; grid
+        // (⌈max_len/64⌉, heads, batch) with 128 threads = 4 warps × 16 query rows; blocks past a sequence's
+        // length return, rows and keys past it are neither read nor written; ≤ 45 KB static shared memory.
         unsafe { b.launch(cfg) }?;
         Ok(())
     }

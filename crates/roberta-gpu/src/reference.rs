@@ -70,7 +70,13 @@ pub fn gemm(
 /// Attention over a packed batch (attention.cu): `qkv` `[tokens, 3·heads·64]` → `[tokens, heads·64]`;
 /// `key_mask[token] == 0` removes that key; a query with no key left gets zeros.
 pub fn attention(qkv: &[f32], off: &[i32], key_mask: Option<&[u8]>, heads: usize, scale: f32) -> Vec<f32> {
-    const D: usize = 64;
+    attention_d(qkv, off, key_mask, heads, 64, scale)
+}
+
+/// [`attention`] for head dim `d` (attention.cu's `attention1_d32`, `attention1_d16`).
+pub fn attention_d(qkv: &[f32], off: &[i32], key_mask: Option<&[u8]>, heads: usize, d: usize, scale: f32) -> Vec<f32> {
+    #[allow(non_snake_case)]
+    let D = d;
     let hidden = heads * D;
     let tokens = *off.last().unwrap_or(&0) as usize;
     let mut out = vec![0f32; tokens * hidden];

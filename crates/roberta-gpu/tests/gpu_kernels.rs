@@ -124,6 +124,32 @@ fn attention_varlen_and_masked() {
 }
 
 #[test]
+fn attention_head_dims_32_and_16() {
+    let Some(g) = gpu() else { return };
+    let lens = [1usize, 70, 3, 130];
+    let off = g.seq_offsets(&lens).unwrap();
+    let tokens = off.tokens();
+    let mut mask = vec![1u8; tokens];
+    mask[off.host[3] as usize + 5] = 0;
+    let dmask = g.upload(&mask).unwrap();
+    for (d, heads) in [(32usize, 4usize), (16, 4)] {
+        let hidden = heads * d;
+        let qkv = rand(tokens * 3 * hidden, 11 + d as u64, 1.0);
+        let dqkv = g.upload(&h(&qkv)).unwrap();
+        let scale = 1.0 / (d as f32).sqrt();
+        for m in [None, Some(&mask)] {
+            let want = r::attention_d(&qkv, &off.host, m.map(|v| v.as_slice()), heads, d, scale);
+            let mut out = poisoned(&g, tokens * hidden);
+            g.attention_d(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, d, scale).unwrap();
+            check(&format!("attention d={d} mask={}", m.is_some()), &g.download(&out).unwrap(), &want, 5e-3);
+        }
+    }
+    let mut out = poisoned(&g, tokens * 48 * 3);
+    let qkv = g.upload(&vec![f16::ZERO; tokens * 3 * 48 * 3]).unwrap();
+    assert!(g.attention_d(&qkv, &mut out, &off, None, 3, 48, 0.1).is_err(), "head dim 48 is rejected");
+}
+
+#[test]
 fn softmax_rows_baseline() {
     let Some(g) = gpu() else { return };
     let (b, hd, t) = (2, 2, 37);
