@@ -46,29 +46,33 @@ impl Classifier {
 
     /// Raw logits `[num_labels]` of each text (with a truncation warning when one was cut).
     pub fn logits(&self, texts: &[&str]) -> Result<Vec<(Vec<f32>, Option<String>)>> {
-        let Some(Head::SequenceClassification(head)) = &self.model.head else { unreachable!("checked in new") };
         let encoded: Vec<(Vec<u32>, Option<String>)> = texts.iter().map(|t| self.model.encode_truncated(t)).collect::<Result<_>>()?;
         let seqs: Vec<&[u32]> = encoded.iter().map(|e| e.0.as_slice()).collect();
-        let mut out = Vec::with_capacity(texts.len());
-        self.model.forward_all(&seqs, |k, h, b| {
-            out.push((head.logits(h.row(b, 0), 1), encoded[k].1.clone()));
+        Ok(self.logits_of_ids(&seqs)?.into_iter().zip(encoded).map(|(l, e)| (l, e.1)).collect())
+    }
+
+    /// Raw logits of sequences already tokenized (with `<s>` first).
+    pub fn logits_of_ids(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let Some(Head::SequenceClassification(head)) = &self.model.head else { unreachable!("checked in new") };
+        let mut out = Vec::with_capacity(seqs.len());
+        self.model.forward_all(seqs, |_, h, b| {
+            out.push(head.logits(h.row(b, 0), 1));
             Ok(())
         })?;
         Ok(out)
     }
 
+    /// Labels sorted by score from one row of logits.
+    pub fn scores(&self, logits: &[f32]) -> Vec<LabelScore> {
+        let scores = if self.sigmoid { logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect() } else { roberta_heads::ner::softmax(logits) };
+        let mut v: Vec<LabelScore> = scores.into_iter().zip(&self.labels).map(|(score, l)| LabelScore { label: l.clone(), score }).collect();
+        v.sort_by(|a, b| b.score.total_cmp(&a.score));
+        v.truncate(self.top_k.unwrap_or(usize::MAX));
+        v
+    }
+
     /// Labels sorted by score for every text.
     pub fn run(&self, texts: &[&str]) -> Result<Vec<(Vec<LabelScore>, Option<String>)>> {
-        Ok(self
-            .logits(texts)?
-            .into_iter()
-            .map(|(l, w)| {
-                let scores = if self.sigmoid { l.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect() } else { roberta_heads::ner::softmax(&l) };
-                let mut v: Vec<LabelScore> = scores.into_iter().zip(&self.labels).map(|(score, l)| LabelScore { label: l.clone(), score }).collect();
-                v.sort_by(|a, b| b.score.total_cmp(&a.score));
-                v.truncate(self.top_k.unwrap_or(usize::MAX));
-                (v, w)
-            })
-            .collect())
+        Ok(self.logits(texts)?.into_iter().map(|(l, w)| (self.scores(&l), w)).collect())
     }
 }
