@@ -28,6 +28,9 @@ pub struct Args {
     /// Model directory (default: a random bsc-bio-ehr-es-shaped model in .tools/models, made when missing).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// cpu (f32, against PyTorch f32 on the CPU) or cuda (f16, against PyTorch eager f16 and SDPA on the GPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn root() -> PathBuf {
@@ -61,6 +64,9 @@ fn ensure_torch(pyenv: &Path) -> crate::Result<()> {
 
 /// Runs `compare`.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
+    if a.device == "cuda" {
+        return crate::compare_cuda::run(a.batch, a.seq_len, a.iters, a.model);
+    }
     let threads = a.threads.unwrap_or_else(rayon::current_num_threads);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
     let tools = root().join(".tools");

@@ -11,6 +11,7 @@ mod validate;
 mod convert;
 mod random_model;
 mod compare;
+mod compare_cuda;
 mod pipeline;
 mod fill_mask;
 mod ner;
