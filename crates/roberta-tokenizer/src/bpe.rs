@@ -7,6 +7,8 @@ use std::sync::RwLock;
 
 /// Largest number of words the cache holds (as Hugging Face's default).
 const CACHE_CAPACITY: usize = 10_000;
+/// The cache is split in shards so that threads encoding a batch rarely touch the same lock.
+const SHARDS: usize = 16;
 
 /// A byte-level BPE vocabulary with its merges.
 pub struct Bpe {
@@ -21,7 +23,15 @@ pub struct Bpe {
     /// Leading and trailing characters of each token string that are `Ġ` (a space), for trim_offsets.
     token_spaces: Vec<(u8, u8)>,
     ignore_merges: bool,
-    cache: RwLock<FxHashMap<Box<[u8]>, Box<[u32]>>>,
+    cache: [RwLock<FxHashMap<Box<[u8]>, Box<[u32]>>>; SHARDS],
+}
+
+/// The cache shard of a word (a cheap mix of its length and edge bytes).
+#[inline]
+fn shard_of(word: &[u8]) -> usize {
+    let a = word.first().copied().unwrap_or(0) as usize;
+    let b = word.last().copied().unwrap_or(0) as usize;
+    (a.wrapping_mul(31) ^ b.wrapping_mul(7) ^ word.len()) % SHARDS
 }
 
 #[inline]
@@ -65,7 +75,7 @@ impl Bpe {
             token_len,
             token_spaces,
             ignore_merges,
-            cache: RwLock::new(FxHashMap::default()),
+            cache: std::array::from_fn(|_| RwLock::new(FxHashMap::default())),
         }
     }
 
@@ -96,7 +106,8 @@ impl Bpe {
 
     /// Tokenizes one pre-token's bytes, calling `emit(id, start, end)` with each token's byte span in `word`.
     pub fn tokenize(&self, word: &[u8], mut emit: impl FnMut(u32, usize, usize)) {
-        if let Some(ids) = self.cache.read().expect("cache lock").get(word) {
+        let shard = &self.cache[shard_of(word)];
+        if let Some(ids) = shard.read().expect("cache lock").get(word) {
             let mut pos = 0usize;
             for &id in ids.iter() {
                 let len = self.token_len[id as usize] as usize;
@@ -126,8 +137,8 @@ impl Bpe {
             emit(id, s as usize, e as usize);
         }
         if complete {
-            let mut cache = self.cache.write().expect("cache lock");
-            if cache.len() < CACHE_CAPACITY {
+            let mut cache = shard.write().expect("cache lock");
+            if cache.len() < CACHE_CAPACITY / SHARDS {
                 cache.insert(word.into(), syms.iter().map(|s| s.0).collect());
             }
         }
