@@ -181,3 +181,41 @@ impl Bpe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(tokens: &[&str], merges: &[(&str, &str)]) -> Bpe {
+        let mut vocab = FxHashMap::default();
+        for (i, t) in tokens.iter().enumerate() {
+            vocab.insert(t.to_string(), i as u32);
+        }
+        let id = |t: &str| vocab[t];
+        let m = merges.iter().map(|(a, b)| (id(a), id(b), id(&format!("{a}{b}")))).collect();
+        Bpe::new(vocab, m, false)
+    }
+
+    fn run(m: &Bpe, w: &str) -> Vec<(u32, usize, usize)> {
+        let mut v = Vec::new();
+        m.tokenize(w.as_bytes(), |id, s, e| v.push((id, s, e)));
+        v
+    }
+
+    #[test]
+    fn lowest_rank_first_then_leftmost() {
+        // tokens: a b ab aa ba ; merges by rank: (a,a) then (a,b)
+        let m = model(&["a", "b", "aa", "ab"], &[("a", "a"), ("a", "b")]);
+        assert_eq!(run(&m, "aaa"), [(2, 0, 2), (0, 2, 3)]);
+        assert_eq!(run(&m, "aab"), [(2, 0, 2), (1, 2, 3)]);
+        assert_eq!(run(&m, "bab"), [(1, 0, 1), (3, 1, 3)]);
+        // cached: the same answer again
+        assert_eq!(run(&m, "aaa"), [(2, 0, 2), (0, 2, 3)]);
+    }
+
+    #[test]
+    fn bytes_outside_the_vocabulary_are_dropped() {
+        let m = model(&["a"], &[]);
+        assert_eq!(run(&m, "a\u{e9}a"), [(0, 0, 1), (0, 3, 4)]);
+    }
+}

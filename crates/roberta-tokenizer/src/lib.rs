@@ -3,11 +3,14 @@
 //! Stages, each in its own module: added-token split ([`added`]) → GPT-2 pre-tokenization ([`pretokenize`]) →
 //! BPE by merge rank ([`bpe`]) → RoBERTa post-processing, truncation and padding ([`encoding`]).
 //!
-//! ```no_run
+//! ```
 //! use roberta_tokenizer::Tokenizer;
-//! let tok = Tokenizer::from_dir("tests/fixtures/models/tiny-mlm")?;
+//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/models/tiny-mlm");
+//! let tok = Tokenizer::from_dir(dir)?; // vocab.json + merges.txt, or tokenizer.json
 //! let enc = tok.encode("Paciente con fiebre.");
 //! assert_eq!(enc.ids[0], 0); // <s>
+//! assert_eq!(enc.offsets[1], (0, 2)); // "Pa" (of "Paciente"), in characters
+//! assert_eq!(tok.decode(&enc.ids, true), " Paciente con fiebre.");
 //! # Ok::<(), roberta_tokenizer::TokenizerError>(())
 //! ```
 pub mod added;
