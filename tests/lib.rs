@@ -1,9 +1,13 @@
 //! Shared helpers for the integration tests: where the fixtures are.
 use std::path::PathBuf;
 
-/// Absolute path of `tests/fixtures/<rel>`.
+/// Absolute path of `tests/fixtures/<rel>` (`$ROBERTA_FIXTURES/<rel>` when set: test binaries run on
+/// another machine, e.g. the GPU bundle of `cargo xtask gpu-check`).
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    match std::env::var_os("ROBERTA_FIXTURES") {
+        Some(d) => PathBuf::from(d).join(rel),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel),
+    }
 }
 
 /// A fresh, empty scratch directory under the system temp dir, unique to this process and `tag`.

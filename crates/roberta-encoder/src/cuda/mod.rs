@@ -394,3 +394,11 @@ impl CudaModel {
         Ok(count)
     }
 }
+
+/// The pipelines share an encoder across threads: CudaModel must stay Send + Sync (checked at compile time).
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<CudaModel>();
+    check::<crate::Encoder>();
+}
