@@ -31,6 +31,7 @@ impl std::str::FromStr for Device {
 }
 
 /// An encoder on one backend; `forward` has the same contract on each.
+#[allow(clippy::large_enum_variant)] // one per loaded model: boxing would only add an indirection
 pub enum Encoder {
     /// The CPU encoder.
     Cpu(RobertaModel),
