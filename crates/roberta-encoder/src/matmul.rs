@@ -11,7 +11,8 @@ use rayon::prelude::*;
 
 /// Width of one packed weight panel (two 16-lane vectors).
 const NR: usize = 32;
-/// Rows per micro-kernel call.
+/// Rows per micro-kernel call: 2·12 accumulators + 2 weight vectors + broadcasts in 32 zmm (14 rows
+/// would fit on paper but LLVM then spills accumulators to the stack: measured slower).
 const MR: usize = 12;
 /// K block: a KC×NR panel slice is 32 KiB, kept in L1 across a row block's micro-tiles.
 const KC: usize = 256;
@@ -68,8 +69,21 @@ impl PackedLinear {
 
     /// `dst[rows, out] = x[rows, in] · Wᵀ + b`.
     pub fn forward_into(&self, x: &[f32], rows: usize, dst: &mut [f32]) {
+        self.forward_act_into(x, rows, dst, false)
+    }
+
+    /// `dst = GELU(x · Wᵀ + b)` (exact erf GELU), fused into the last K block's epilogue when packed.
+    pub fn forward_gelu_into(&self, x: &[f32], rows: usize, dst: &mut [f32]) {
+        self.forward_act_into(x, rows, dst, true)
+    }
+
+    fn forward_act_into(&self, x: &[f32], rows: usize, dst: &mut [f32], gelu: bool) {
         let Some(p) = &self.packed else {
-            return ops::linear_into(x, rows, &self.raw, self.out, self.bias.as_deref(), dst);
+            ops::linear_into(x, rows, &self.raw, self.out, self.bias.as_deref(), dst);
+            if gelu {
+                ops::gelu_inplace(dst);
+            }
+            return;
         };
         let (n, k) = (self.out, self.inp);
         assert_eq!(x.len(), rows * k, "input is not [rows, in]");
@@ -87,29 +101,51 @@ impl PackedLinear {
         let panels = n.div_ceil(NR);
         let per_task = panels.div_ceil(rayon::current_num_threads().max(1) * 2).max(1);
         let c = SendPtr(dst.as_mut_ptr());
-        for r0 in (0..rows).step_by(MC) {
-            let m = MC.min(rows - r0);
-            for p0 in (0..k).step_by(KC) {
-                let kc = KC.min(k - p0);
-                (0..panels.div_ceil(per_task)).into_par_iter().for_each(|task| {
-                    let c = c;
-                    for j in task * per_task..((task + 1) * per_task).min(panels) {
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: AVX-512 was detected at packing. Rows r0..r0+m of x (stride k) from
-                        // column p0 hold kc values each; panel j's K slice holds kc·NR floats; this task
-                        // alone writes columns j·NR..min(n, (j+1)·NR) of rows r0..r0+m of dst.
-                        unsafe {
-                            panel_avx512(
-                                x.as_ptr().add(r0 * k + p0), m, k, kc,
-                                p.as_ptr().add((j * k + p0) * NR),
-                                c.0.add(r0 * n + j * NR), n, NR.min(n - j * NR),
-                            )
+        APACK.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            for r0 in (0..rows).step_by(MC) {
+                let m = MC.min(rows - r0);
+                for p0 in (0..k).step_by(KC) {
+                    let kc = KC.min(k - p0);
+                    // Pack the m×kc activation block as MR-row micro-panels, each `[q][r]`, so that the
+                    // micro-kernel's broadcasts read one contiguous stream.
+                    buf.resize(m * kc, 0.0);
+                    buf[..m * kc].par_chunks_mut(MR * kc).enumerate().for_each(|(bi, dstp)| {
+                        let rr = dstp.len() / kc;
+                        for r in 0..rr {
+                            let src = &x[(r0 + bi * MR + r) * k + p0..][..kc];
+                            for (q, &v) in src.iter().enumerate() {
+                                dstp[q * rr + r] = v;
+                            }
                         }
-                    }
-                });
+                    });
+                    let a: &[f32] = &buf[..m * kc];
+                    (0..panels.div_ceil(per_task)).into_par_iter().for_each(|task| {
+                        let c = c;
+                        for j in task * per_task..((task + 1) * per_task).min(panels) {
+                            #[cfg(target_arch = "x86_64")]
+                            // SAFETY: AVX-512 was detected at packing. `a` holds the packed m×kc block;
+                            // panel j's K slice holds kc·NR floats; this task alone writes columns
+                            // j·NR..min(n, (j+1)·NR) of rows r0..r0+m of dst (row stride n).
+                            unsafe {
+                                panel_avx512(
+                                    a.as_ptr(), m, kc,
+                                    p.as_ptr().add((j * k + p0) * NR),
+                                    c.0.add(r0 * n + j * NR), n, NR.min(n - j * NR),
+                                    gelu && p0 + kc == k,
+                                )
+                            }
+                        }
+                    });
+                }
             }
-        }
+        });
     }
+}
+
+thread_local! {
+    /// Packed activation block of the calling thread (reused across calls: no allocation per call).
+    static APACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A raw output pointer shared by tasks that write disjoint column panels.
@@ -119,42 +155,57 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Rows block × one panel: `c[m, cols] += a[m, kc] · b[kc, NR]`, MR rows per micro-kernel call.
+/// Rows block × one panel: `c[m, cols] += a[m, kc] · b[kc, NR]`, `a` packed as MR-row micro-panels.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_avx512(a: *const f32, m: usize, lda: usize, kc: usize, b: *const f32, c: *mut f32, ldc: usize, cols: usize) {
+unsafe fn panel_avx512(a: *const f32, m: usize, kc: usize, b: *const f32, c: *mut f32, ldc: usize, cols: usize, gelu: bool) {
     let mask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
     let mut i = 0;
     while i < m {
         let r = MR.min(m - i);
-        // SAFETY: rows i..i+r < m, per the caller's bounds.
+        // SAFETY: rows i..i+r < m; micro-panel i starts at i·kc in the packed block.
         unsafe {
-            let (ap, cp) = (a.add(i * lda), c.add(i * ldc));
+            let (ap, cp) = (a.add(i * kc), c.add(i * ldc));
             match r {
-                12 => micro::<12>(kc, ap, lda, b, cp, ldc, mask),
-                11 => micro::<11>(kc, ap, lda, b, cp, ldc, mask),
-                10 => micro::<10>(kc, ap, lda, b, cp, ldc, mask),
-                9 => micro::<9>(kc, ap, lda, b, cp, ldc, mask),
-                8 => micro::<8>(kc, ap, lda, b, cp, ldc, mask),
-                7 => micro::<7>(kc, ap, lda, b, cp, ldc, mask),
-                6 => micro::<6>(kc, ap, lda, b, cp, ldc, mask),
-                5 => micro::<5>(kc, ap, lda, b, cp, ldc, mask),
-                4 => micro::<4>(kc, ap, lda, b, cp, ldc, mask),
-                3 => micro::<3>(kc, ap, lda, b, cp, ldc, mask),
-                2 => micro::<2>(kc, ap, lda, b, cp, ldc, mask),
-                _ => micro::<1>(kc, ap, lda, b, cp, ldc, mask),
+                12 => micro::<12>(kc, ap, b, cp, ldc, mask),
+                11 => micro::<11>(kc, ap, b, cp, ldc, mask),
+                10 => micro::<10>(kc, ap, b, cp, ldc, mask),
+                9 => micro::<9>(kc, ap, b, cp, ldc, mask),
+                8 => micro::<8>(kc, ap, b, cp, ldc, mask),
+                7 => micro::<7>(kc, ap, b, cp, ldc, mask),
+                6 => micro::<6>(kc, ap, b, cp, ldc, mask),
+                5 => micro::<5>(kc, ap, b, cp, ldc, mask),
+                4 => micro::<4>(kc, ap, b, cp, ldc, mask),
+                3 => micro::<3>(kc, ap, b, cp, ldc, mask),
+                2 => micro::<2>(kc, ap, b, cp, ldc, mask),
+                _ => micro::<1>(kc, ap, b, cp, ldc, mask),
+            }
+            if gelu {
+                gelu_tile(cp, r, cols, ldc);
             }
         }
         i += r;
     }
 }
 
-/// The micro-kernel: `c[R, 32] += a[R, kc] · b[kc, 32]`, 2R zmm accumulators, masked columns.
+/// GELU epilogue on a finished r×cols tile (still in L1). Kept out of line: inlined, its constants would
+/// take the zmm registers the micro-kernel's accumulators need (LLVM then spills them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn gelu_tile(c: *mut f32, r: usize, cols: usize, ldc: usize) {
+    for rr in 0..r {
+        // SAFETY: the caller's tile bounds: r rows of `cols` floats at stride ldc.
+        ops::gelu_slice_avx512(unsafe { std::slice::from_raw_parts_mut(c.add(rr * ldc), cols) });
+    }
+}
+
+/// The micro-kernel: `c[R, 32] += a[R, kc] · b[kc, 32]`, `a` packed `[q][r]`, 2R zmm accumulators, masked columns.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn micro<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, mask: u32) {
+unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mask: u32) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (m0, m1) = (mask as u16, (mask >> 16) as u16);
@@ -164,7 +215,7 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const 
             let b0 = _mm512_loadu_ps(b.add(q * NR));
             let b1 = _mm512_loadu_ps(b.add(q * NR + 16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + q));
+                let av = _mm512_set1_ps(*a.add(q * R + r));
                 acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
             }
@@ -185,16 +236,20 @@ mod tests {
 
     #[test]
     fn packed_matches_gemm_on_odd_shapes() {
-        for (rows, inp, out) in [(1, 5, 3), (13, 300, 45), (37, 513, 64), (150, 40, 33), (2, 7, 32)] {
+        for (rows, inp, out) in [(1, 5, 3), (13, 300, 45), (37, 513, 64), (150, 40, 33), (2, 7, 32), (600, 20, 70)] {
             let x: Vec<f32> = (0..rows * inp).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01).collect();
             let w: Vec<f32> = (0..out * inp).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.01).collect();
             let b: Vec<f32> = (0..out).map(|i| i as f32 * 0.1).collect();
             let mut want = vec![0.0; rows * out];
             ops::linear_into(&x, rows, &w, out, Some(&b), &mut want);
             let mut got = vec![0.0; rows * out];
-            PackedLinear::new(w, out, Some(b)).forward_into(&x, rows, &mut got);
+            PackedLinear::new(w.clone(), out, Some(b.clone())).forward_into(&x, rows, &mut got);
             let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(e < 1e-4, "{rows}×{inp}→{out}: {e}");
+            ops::gelu_inplace(&mut want);
+            PackedLinear::new(w.clone(), out, Some(b.clone())).forward_gelu_into(&x, rows, &mut got);
+            let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(e < 1e-4, "gelu {rows}×{inp}→{out}: {e}");
         }
     }
 }

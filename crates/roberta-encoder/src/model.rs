@@ -259,8 +259,12 @@ impl RobertaModel {
         attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx);
         l.attn_out.forward_into(&s.ctx, rows, &mut s.tmp);
         ops::add_layer_norm_inplace(&mut s.tmp, x, h, &l.attn_ln_g, &l.attn_ln_b, self.eps);
-        l.inter.forward_into(&s.tmp, rows, &mut s.inter);
-        ops::activation_inplace(&mut s.inter, self.act);
+        if self.act == Activation::Gelu {
+            l.inter.forward_gelu_into(&s.tmp, rows, &mut s.inter);
+        } else {
+            l.inter.forward_into(&s.tmp, rows, &mut s.inter);
+            ops::activation_inplace(&mut s.inter, self.act);
+        }
         l.out.forward_into(&s.inter, rows, x);
         ops::add_layer_norm_inplace(x, &s.tmp, h, &l.out_ln_g, &l.out_ln_b, self.eps);
     }

@@ -134,6 +134,7 @@ pub fn gelu(x: f32) -> f32 {
 /// polynomial on |r| ≤ ln2/2 (relative error ~2e-7); underflows to 0 below -87.
 #[inline(always)]
 fn exp_neg(x: f32) -> f32 {
+    let under = x < -87.0;
     let x = x.max(-87.0);
     // Round to nearest with the 1.5·2²³ trick: the low mantissa bits of `t` then hold n itself, so no
     // float→int conversion (Rust's saturating `as` does not vectorise) and no libm `round()`.
@@ -142,7 +143,12 @@ fn exp_neg(x: f32) -> f32 {
     let ni = t.to_bits() as i32 - 0x4B40_0000;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_58 + r * (0.008_333_44 + r * 0.001_393_54)))));
-    p * f32::from_bits(((ni + 127) << 23) as u32)
+    let v = p * f32::from_bits(((ni + 127) << 23) as u32);
+    if under {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// Exact GELU, vectorisable f32 form: A–S 7.1.26 erf with the polynomial exp above (|error| < 1e-6 for
@@ -162,9 +168,10 @@ fn gelu_slice_generic(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = gelu_fast(*v));
 }
 
+/// GELU over a slice, compiled for AVX-512 (also the GEMM epilogue's).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn gelu_slice_avx512(x: &mut [f32]) {
+pub(crate) fn gelu_slice_avx512(x: &mut [f32]) {
     gelu_slice_generic(x)
 }
 
@@ -224,16 +231,40 @@ pub fn activation_inplace(x: &mut [f32], act: Activation) {
     }
 }
 
-/// Softmax of one row in place (max-subtracted; `-inf` entries become 0).
-pub fn softmax_row(r: &mut [f32]) {
+#[inline(always)]
+fn softmax_row_generic(r: &mut [f32]) {
     let m = r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut s = 0.0f32;
-    for v in r.iter_mut() {
-        *v = (*v - m).exp();
-        s += *v;
+    if m == f32::NEG_INFINITY {
+        return r.fill(f32::NAN);
     }
+    r.iter_mut().for_each(|v| *v = exp_neg(*v - m));
+    // Eight partial sums so that the reduction vectorises.
+    let mut acc = [0.0f32; 8];
+    let mut chunks = r.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let s: f32 = acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
     let inv = 1.0 / s;
     r.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn softmax_row_avx512(r: &mut [f32]) {
+    softmax_row_generic(r)
+}
+
+/// Softmax of one row in place (max-subtracted, SIMD exp; `-inf` entries become 0).
+pub fn softmax_row(r: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the feature was detected at run time.
+        return unsafe { softmax_row_avx512(r) };
+    }
+    softmax_row_generic(r)
 }
 
 #[cfg(test)]
@@ -281,6 +312,23 @@ mod tests {
             1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f)
         };
         v.copysign(x)
+    }
+
+    #[test]
+    fn softmax_masks_and_normalises() {
+        let mut r: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).sin() * 9.0).collect();
+        r[5] = f32::NEG_INFINITY;
+        let want: Vec<f64> = {
+            let m = r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+            let e: Vec<f64> = r.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        softmax_row(&mut r);
+        assert_eq!(r[5], 0.0);
+        for (a, b) in r.iter().zip(&want) {
+            assert!((*a as f64 - b).abs() < 1e-7, "{a} vs {b}");
+        }
     }
 
     #[test]
