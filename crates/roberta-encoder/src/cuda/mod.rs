@@ -116,10 +116,10 @@ fn check_config(c: &Config, w: &Weights) -> Result<()> {
     if c.activation()? != Activation::Gelu {
         return Err(unsupported("hidden_act", &c.hidden_act, "the CUDA backend has exact erf GELU only"));
     }
-    if !c.hidden_size.is_multiple_of(8) || c.hidden_size > 1024 {
+    if c.hidden_size % 8 != 0 || c.hidden_size > 1024 { // not is_multiple_of: MSRV 1.85
         return Err(unsupported("hidden_size", c.hidden_size, "a multiple of 8 up to 1024 on CUDA"));
     }
-    if !c.intermediate_size.is_multiple_of(8) {
+    if c.intermediate_size % 8 != 0 {
         return Err(unsupported("intermediate_size", c.intermediate_size, "a multiple of 8 on CUDA"));
     }
     if ![16, 32, 64].contains(&c.head_dim()) || c.head_dim() * c.num_attention_heads != c.hidden_size {
