@@ -1,14 +1,14 @@
-//! `lm_head`: dense → GELU → LayerNorm → decoder (tied to the word embeddings) + `lm_head.bias`.
-use roberta_encoder::{ops, Config, EncoderError, Tensor, Weights};
+//! `lm_head`: dense → GELU → LayerNorm → decoder (tied to the word embeddings) + `lm_head.bias`;
+//! both projections packed once for the encoder's GEMM kernel.
+use roberta_encoder::matmul::PackedLinear;
+use roberta_encoder::{ops, Config, EncoderError, Weights};
 
 /// The masked-LM head (HF `RobertaLMHead`).
 pub struct MlmHead {
-    dense: Tensor,
-    dense_b: Vec<f32>,
+    dense: PackedLinear,
     ln_g: Vec<f32>,
     ln_b: Vec<f32>,
-    decoder: Tensor,
-    bias: Vec<f32>,
+    decoder: PackedLinear,
     eps: f32,
 }
 
@@ -17,13 +17,12 @@ impl MlmHead {
     pub fn load(cfg: &Config, w: &Weights) -> Result<Self, EncoderError> {
         let (h, v) = (cfg.hidden_size, cfg.vocab_size);
         let bias_name = if w.contains("lm_head.bias") { "lm_head.bias" } else { "lm_head.decoder.bias" };
+        let vec = |name: &str, shape: &[usize]| w.expect(name, shape).map(|t| t.data.clone());
         Ok(MlmHead {
-            dense: w.expect("lm_head.dense.weight", &[h, h])?.clone(),
-            dense_b: w.expect("lm_head.dense.bias", &[h])?.data.clone(),
-            ln_g: w.expect("lm_head.layer_norm.weight", &[h])?.data.clone(),
-            ln_b: w.expect("lm_head.layer_norm.bias", &[h])?.data.clone(),
-            decoder: w.expect("lm_head.decoder.weight", &[v, h])?.clone(),
-            bias: w.expect(bias_name, &[v])?.data.clone(),
+            dense: PackedLinear::new(vec("lm_head.dense.weight", &[h, h])?, h, Some(vec("lm_head.dense.bias", &[h])?)),
+            ln_g: vec("lm_head.layer_norm.weight", &[h])?,
+            ln_b: vec("lm_head.layer_norm.bias", &[h])?,
+            decoder: PackedLinear::new(vec("lm_head.decoder.weight", &[v, h])?, v, Some(vec(bias_name, &[v])?)),
             eps: cfg.layer_norm_eps as f32,
         })
     }
@@ -31,14 +30,16 @@ impl MlmHead {
     /// Vocabulary logits `[rows, vocab]` for hidden states `[rows, hidden]`.
     pub fn logits(&self, hidden: &[f32], rows: usize) -> Vec<f32> {
         let h = self.ln_g.len();
-        let mut x = ops::linear(hidden, rows, &self.dense, Some(&self.dense_b));
-        ops::gelu_inplace(&mut x);
+        let mut x = vec![0.0f32; rows * h];
+        self.dense.forward_gelu_into(hidden, rows, &mut x);
         ops::layer_norm_inplace(&mut x, h, &self.ln_g, &self.ln_b, self.eps);
-        ops::linear(&x, rows, &self.decoder, Some(&self.bias))
+        let mut out = vec![0.0f32; rows * self.decoder.out];
+        self.decoder.forward_into(&x, rows, &mut out);
+        out
     }
 
     /// Size of the vocabulary.
     pub fn vocab_size(&self) -> usize {
-        self.bias.len()
+        self.decoder.out
     }
 }
