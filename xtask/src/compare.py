@@ -2,7 +2,8 @@
 # Usage: python3 compare.py MODEL_DIR INPUT.safetensors OUTPUT.safetensors THREADS ITERS
 # Protocol: prints {"ready": ...} once loaded, then for every "go" line on stdin runs ITERS timed
 # forwards and prints one JSON line with the best time, so that the runner can interleave its rounds
-# with ours (the sandbox is shared: interleaving and best-of keep the comparison fair).
+# with ours (the sandbox is shared: interleaving and best-of keep the comparison fair); it also reports
+# the process CPU seconds per forward, a figure that contention from other processes barely moves.
 import json, sys, time
 import torch
 from safetensors.torch import load_file, save_file
@@ -22,9 +23,11 @@ for line in sys.stdin:
     if line.strip() != "go":
         break
     times = []
+    c0 = time.process_time()
     with torch.inference_mode():
         for _ in range(iters):
             t0 = time.perf_counter()
             model(input_ids=ids, attention_mask=mask)
             times.append(time.perf_counter() - t0)
-    print(json.dumps({"best_s": min(times), "mean_s": sum(times) / len(times)}), flush=True)
+    cpu = (time.process_time() - c0) / iters
+    print(json.dumps({"best_s": min(times), "mean_s": sum(times) / len(times), "cpu_s": cpu}), flush=True)

@@ -134,18 +134,27 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     // each side is the fairest figure.
     model.forward(&input, false)?; // warm-up
     let (mut best, mut torch_best) = (f64::INFINITY, f64::INFINITY);
+    let (mut cpu, mut torch_cpu) = (f64::INFINITY, f64::INFINITY);
     let mut ours = Vec::new();
     for round in 0..a.rounds {
+        let c0 = process_cpu_seconds();
         for _ in 0..a.iters {
             let t0 = Instant::now();
             ours = model.forward(&input, false)?.last_hidden_state;
             best = best.min(t0.elapsed().as_secs_f64());
         }
+        if let (Some(c0), Some(c1)) = (c0, process_cpu_seconds()) {
+            cpu = cpu.min((c1 - c0) / a.iters as f64);
+        }
+        // Let the other side's idle threads go to sleep before it runs (OpenMP spins after a region).
+        std::thread::sleep(std::time::Duration::from_millis(300));
         writeln!(to_py, "go")?;
         to_py.flush()?;
         let r = read_json()?;
         let tb = r["best_s"].as_f64().ok_or("no best_s from the script")?;
         torch_best = torch_best.min(tb);
+        torch_cpu = torch_cpu.min(r["cpu_s"].as_f64().unwrap_or(f64::INFINITY));
+        std::thread::sleep(std::time::Duration::from_millis(300));
         eprintln!("round {}: roberta-rs best {:.1} ms, pytorch best {:.1} ms", round + 1, best * 1e3, tb * 1e3);
     }
     drop(to_py);
@@ -160,8 +169,27 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     println!("pytorch    : {torch_tps:>10.1} tokens/s ({:.1} ms; torch {}, attention {})",
         torch_best * 1e3, ready["torch"].as_str().unwrap_or("?"), ready["attn"].as_str().unwrap_or("?"));
     println!("ratio      : {:.2}× (roberta-rs / pytorch)", our_tps / torch_tps);
+    if cpu.is_finite() && torch_cpu.is_finite() {
+        println!(
+            "CPU time   : roberta-rs {:.1} ms, pytorch {:.1} ms per forward (process CPU seconds, all threads): \
+             {:.2}× as many tokens per CPU-second",
+            cpu * 1e3,
+            torch_cpu * 1e3,
+            torch_cpu / cpu
+        );
+    }
     println!("max |ours − torch| on last_hidden_state: {max_diff:.2e}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This process's user + system CPU seconds so far, from /proc/self/stat (Linux; None elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 fn bytemuck_bytes(v: &[i64]) -> &[u8] {

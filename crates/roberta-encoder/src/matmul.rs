@@ -1,11 +1,14 @@
 //! Linear layers with weights packed once at load: on AVX-512 machines a hand-written 12×32 FMA
-//! micro-kernel (K blocked to keep the weight panel in L1, rows blocked per rayon task so each task's
-//! activations stay in L2); elsewhere the `gemm` crate on the unpacked torch-layout weight.
+//! micro-kernel (activations packed per K×row block, column panels spread over rayon tasks, C tile
+//! prefetched); elsewhere the `gemm` crate on the unpacked torch-layout weight.
 //!
-//! Versions measured on the 2-core AVX-512 sandbox, 1024×768 · 768×3072:
-//! 1. `gemm` 0.18 on Wᵀ read in place (strided): 77 GFLOP/s.
-//! 2. `gemm` 0.18 on a pre-transposed W: 88 GFLOP/s (its stable build has no AVX-512 kernels).
-//! 3. this file's AVX-512 kernel on panel-packed W: see `benches/RESULTS.md`.
+//! Versions measured on the 2-core AVX-512 sandbox (shared: wall-clock figures swing 2×, so the
+//! comparisons below are CPU time of one thread, the four encoder GEMM shapes at 1024 rows):
+//! 1. `gemm` 0.18 on Wᵀ read in place (strided), or on a pre-transposed W (no better): ~85 GFLOP/s.
+//! 2. this file's AVX-512 kernel on panel-packed W, rows split across tasks: weights re-streamed from
+//!    memory by every task, slower than 1 at 128 rows.
+//! 3. column panels split across tasks instead, K block 256: ~106 GFLOP/s.
+//! 4. K block 768 + C-tile prefetch (activation packing, tried between 3 and 4, changed nothing): ~120 GFLOP/s per CPU-second (about 240 GFLOP/s on the two cores).
 use crate::ops;
 use rayon::prelude::*;
 
@@ -14,8 +17,10 @@ const NR: usize = 32;
 /// Rows per micro-kernel call: 2·12 accumulators + 2 weight vectors + broadcasts in 32 zmm (14 rows
 /// would fit on paper but LLVM then spills accumulators to the stack: measured slower).
 const MR: usize = 12;
-/// K block: a KC×NR panel slice is 32 KiB, kept in L1 across a row block's micro-tiles.
-const KC: usize = 256;
+/// K block. Measured (CPU time, one thread): 256 → 768 is 13% faster with the C prefetch: the output
+/// tile, which lives in L3 or memory, is read and written once per K block, while the 96 KiB panel slice
+/// streams from L2 well enough.
+const KC: usize = 768;
 /// Row block: an MC×KC activation block is 512 KiB, kept in L2 across all column panels.
 const MC: usize = 512;
 
@@ -211,6 +216,11 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut
     let (m0, m1) = (mask as u16, (mask >> 16) as u16);
     // SAFETY (whole body): bounds as documented at the call site.
     unsafe {
+        // The C tile is read at the end: start fetching it now (it is in L3 or memory, not L1).
+        for r in 0..R {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc + 16) as *const i8);
+        }
         for q in 0..kc {
             let b0 = _mm512_loadu_ps(b.add(q * NR));
             let b1 = _mm512_loadu_ps(b.add(q * NR + 16));
