@@ -19,6 +19,7 @@ mod classify;
 mod embed;
 mod eval_ner;
 mod demo;
+mod fuzz;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "roberta-rs runner and automation")]
@@ -57,6 +58,8 @@ enum Cmd {
     EvalNer(eval_ner::Args),
     /// Fill-mask and NER on the small Spanish clinical models in tests/fixtures.
     Demo(demo::Args),
+    /// Run the cargo-fuzz targets of tests/fuzz for a bounded time each (installs cargo-fuzz when missing).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Cmd::Embed(a) => embed::run(a),
         Cmd::EvalNer(a) => eval_ner::run(a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Fuzz(a) => fuzz::run(a),
     };
     match res {
         Ok(code) => code,

@@ -110,16 +110,22 @@ impl TokConfig {
     }
 }
 
+/// Ids index dense tables (id → token): an id may pass the number of entries by at most 2^20, so that a file of a
+/// few bytes (`{"a": 2000000000}`) cannot ask for tables of gigabytes.
+fn max_id(entries: usize) -> u64 {
+    (entries as u64 + (1 << 20)).min(u32::MAX as u64 / 2)
+}
+
 fn parse_vocab(path: &Path, v: &Value) -> Result<FxHashMap<String, u32>> {
     let obj = v.as_object().ok_or_else(|| bad_json(path, "the vocabulary is not a JSON object of token → id"))?;
     let mut vocab = FxHashMap::default();
     vocab.reserve(obj.len());
     let mut seen = FxHashMap::default();
     for (tok, id) in obj {
-        let id = id.as_u64().filter(|&i| i < u32::MAX as u64 / 2).ok_or_else(|| TokenizerError::BadVocab {
+        let id = id.as_u64().filter(|&i| i < max_id(obj.len())).ok_or_else(|| TokenizerError::BadVocab {
             path: path.to_path_buf(),
             token: tok.clone(),
-            msg: format!("id {id} is not a non-negative integer"),
+            msg: format!("id {id} is not an integer in [0, {}) (the vocabulary has {} entries)", max_id(obj.len()), obj.len()),
         })? as u32;
         if let Some(other) = seen.insert(id, tok.clone()) {
             return Err(TokenizerError::BadVocab {
@@ -219,7 +225,11 @@ impl Tokenizer {
             }
             t.id = match (vocab.get(&t.content), id) {
                 (Some(&v), _) => v,
-                (None, Some(i)) => i,
+                (None, Some(i)) if (i as u64) < max_id(vocab.len()) => i,
+                (None, Some(i)) => {
+                    let msg = format!("added_tokens_decoder id {i} is far past the vocabulary ({} entries)", vocab.len());
+                    return Err(bad_json(&vp.with_file_name("tokenizer_config.json"), msg));
+                }
                 (None, None) => {
                     next += 1;
                     next - 1
@@ -312,7 +322,11 @@ impl Tokenizer {
         // added tokens
         let mut added = Vec::new();
         for t in j.get("added_tokens").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| bad_json(path, format!("added token without an id: {t}")))? as u32;
+            let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| bad_json(path, format!("added token without an id: {t}")))?;
+            if id >= max_id(vocab.len()) {
+                return Err(bad_json(path, format!("added token id {id} is far past the vocabulary ({} entries): {t}", vocab.len())));
+            }
+            let id = id as u32;
             let mut a = token_entry(t).ok_or_else(|| bad_json(path, format!("malformed added token: {t}")))?;
             a.id = id;
             a.special = b(t, "special", false);

@@ -17,6 +17,9 @@ pub struct Model {
     pub head: Option<Head>,
     /// Sequences per forward pass.
     pub batch_size: usize,
+    /// Upper bound on one forward pass's activations (see [`Model::activation_bytes`]): a batch that would pass
+    /// it is split into smaller passes (one sequence at least). Default: env `ROBERTA_MEMORY_LIMIT` (bytes), or none.
+    pub memory_limit_bytes: Option<usize>,
 }
 
 /// One forward pass over padded sequences: hidden states `[batch, seq_len, hidden]` and the mask.
@@ -52,7 +55,8 @@ impl Model {
                 config.vocab_size
             )));
         }
-        Ok(Model { tokenizer, config, encoder, head, batch_size: 16 })
+        let memory_limit_bytes = std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok());
+        Ok(Model { tokenizer, config, encoder, head, batch_size: 16, memory_limit_bytes })
     }
 
     /// The most tokens one sequence may hold, special tokens included (512 for RoBERTa-base).
@@ -80,12 +84,44 @@ impl Model {
         Ok(Hidden { data: out.last_hidden_state, mask, seq_len, width: self.config.hidden_size })
     }
 
-    /// Runs `forward` over many sequences in chunks of `batch_size`, calling `f(index, hidden, b)` for each.
+    /// Estimated activation bytes of one pass over `batch` sequences padded to `seq_len`:
+    /// batch·seq_len·(3H (QKV) + H (context) + FFN + heads·seq_len (scores))·4.
+    pub fn activation_bytes(&self, batch: usize, seq_len: usize) -> usize {
+        let c = &self.config;
+        let per_token = 4 * c.hidden_size + c.intermediate_size + c.num_attention_heads * seq_len;
+        batch.saturating_mul(seq_len).saturating_mul(per_token).saturating_mul(4)
+    }
+
+    /// How `forward_all` splits sequences of these lengths into passes: consecutive ranges of at most `batch_size`
+    /// sequences whose [`Model::activation_bytes`] stays under `memory_limit_bytes` (a range holds one sequence
+    /// at least, whatever the limit).
+    pub fn batch_plan(&self, lens: &[usize]) -> Vec<std::ops::Range<usize>> {
+        let (max_batch, limit) = (self.batch_size.max(1), self.memory_limit_bytes.unwrap_or(usize::MAX));
+        let mut out = Vec::new();
+        let (mut start, mut longest) = (0, 0);
+        for (i, &n) in lens.iter().enumerate() {
+            let l = longest.max(n);
+            if i > start && (i - start == max_batch || self.activation_bytes(i + 1 - start, l) > limit) {
+                out.push(start..i);
+                (start, longest) = (i, n);
+            } else {
+                longest = l;
+            }
+        }
+        if start < lens.len() {
+            out.push(start..lens.len());
+        }
+        out
+    }
+
+    /// Runs `forward` over many sequences in passes as [`Model::batch_plan`] cuts them, calling
+    /// `f(index, hidden, b)` for each.
     pub(crate) fn forward_all(&self, seqs: &[&[u32]], mut f: impl FnMut(usize, &Hidden, usize) -> Result<()>) -> Result<()> {
-        for (c, chunk) in seqs.chunks(self.batch_size.max(1)).enumerate() {
-            let h = self.forward(chunk)?;
-            for b in 0..chunk.len() {
-                f(c * self.batch_size.max(1) + b, &h, b)?;
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        for r in self.batch_plan(&lens) {
+            let h = self.forward(&seqs[r.clone()])?;
+            for b in 0..r.len() {
+                f(r.start + b, &h, b)?;
             }
         }
         Ok(())

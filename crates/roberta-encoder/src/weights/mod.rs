@@ -2,6 +2,7 @@
 //! normalised to f32 tensors named without the `roberta.` prefix.
 pub mod pickle;
 pub mod safetensors;
+pub mod torch_write;
 pub mod torch_zip;
 
 use crate::error::{EncoderError, Result};

@@ -359,7 +359,8 @@ impl<'a> Vm<'a> {
                 }
                 Ok(Value::Storage(Rc::new(StorageRef { dtype, key: key.to_string(), numel: *numel as u64 })))
             }
-            _ => Err(self.err(at, format!("unsupported persistent id {pid:?}"))),
+            // Not `{pid:?}`: a pickle can make a list that contains itself, and printing it would never end.
+            _ => Err(self.err(at, format!("unsupported persistent id (a tuple of {} items, not a torch storage)", t.len()))),
         }
     }
 

@@ -20,13 +20,13 @@ pub struct ZipEntry {
 }
 
 fn rd16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(at..at.checked_add(2)?).map(|s| u16::from_le_bytes([s[0], s[1]]))
 }
 fn rd32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap()))
+    b.get(at..at.checked_add(4)?).map(|s| u32::from_le_bytes(s.try_into().unwrap()))
 }
 fn rd64(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap()))
+    b.get(at..at.checked_add(8)?).map(|s| u64::from_le_bytes(s.try_into().unwrap()))
 }
 
 /// Parses the central directory of a zip archive held in `buf`; only stored (uncompressed) entries.
@@ -62,7 +62,8 @@ pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
     if cd_off.checked_add(cd_size).is_none_or(|e| e > buf.len() as u64) {
         return Err(zerr(eocd, format!("central directory [{cd_off}, +{cd_size}) runs past the end of the file")));
     }
-    let mut entries = Vec::with_capacity(count as usize);
+    // `count` comes from the file: reserve no more than the directory's bytes can hold (46 bytes an entry).
+    let mut entries = Vec::with_capacity(count.min(cd_size / 46) as usize);
     let mut p = cd_off as usize;
     for _ in 0..count {
         if rd32(buf, p) != Some(0x0201_4b50) {
@@ -177,9 +178,29 @@ fn materialise(storage: &[u8], t: &TensorRef, path: &Path, name: &str) -> Result
             format!("storage {} claims {} elements but has {} bytes", t.storage.key, t.storage.numel, storage.len()),
         ));
     }
-    let numel: u64 = t.shape.iter().map(|&d| d as u64).product();
-    if numel > 0 {
-        let last = t.shape.iter().zip(&t.stride).map(|(&d, &s)| (d as u64 - 1) * s as u64).sum::<u64>() + t.offset;
+    // Shapes, strides and offset come from the file: every product and sum is checked (a wrapped one would let a
+    // huge view pass for a small one).
+    let overflow = || {
+        let msg = format!("view (offset {}, shape {:?}, stride {:?}) overflows 64 bits", t.offset, t.shape, t.stride);
+        EncoderError::tensor(path, name, msg)
+    };
+    let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or_else(overflow)?;
+    if numel == 0 {
+        return Ok(Tensor { shape: t.shape.clone(), data: Vec::new() });
+    }
+    if numel > t.storage.numel {
+        // Only overlapping strides (e.g. stride 0) select more elements than the storage has: refused, so that a
+        // file cannot make a one-element storage into a terabyte tensor. torch.save'd state dicts never do it.
+        let msg = format!("view of shape {:?}, stride {:?} selects {numel} elements of a storage of {}", t.shape, t.stride, t.storage.numel);
+        return Err(EncoderError::tensor(path, name, msg));
+    }
+    {
+        let last = t
+            .shape
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |a, (&d, &s)| a.checked_add((d as u64 - 1).checked_mul(s as u64)?))
+            .ok_or_else(overflow)?;
         if last >= t.storage.numel {
             return Err(EncoderError::tensor(
                 path,
