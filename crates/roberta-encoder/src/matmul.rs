@@ -52,7 +52,7 @@ pub fn has_avx512() -> bool {
 impl PackedLinear {
     /// Packs a torch-layout weight `[out, in]` (row-major) with an optional bias `[out]`.
     pub fn new(w: Vec<f32>, out: usize, bias: Option<Vec<f32>>) -> PackedLinear {
-        let inp = if out == 0 { 0 } else { w.len() / out };
+        let inp = w.len().checked_div(out).unwrap_or(0);
         assert_eq!(w.len(), out * inp);
         let forced_gemm = std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm");
         let packed = (has_avx512() && !forced_gemm && inp > 0).then(|| {
@@ -126,6 +126,8 @@ impl PackedLinear {
                     });
                     let a: &[f32] = &buf[..m * kc];
                     (0..panels.div_ceil(per_task)).into_par_iter().for_each(|task| {
+                        // Capture the whole (Send) wrapper, not its raw-pointer field.
+                        #[allow(clippy::redundant_locals)]
                         let c = c;
                         for j in task * per_task..((task + 1) * per_task).min(panels) {
                             #[cfg(target_arch = "x86_64")]
@@ -221,6 +223,7 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut
             _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
             _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc + 16) as *const i8);
         }
+        #[allow(clippy::needless_range_loop)] // r indexes acc and a's packed row at once
         for q in 0..kc {
             let b0 = _mm512_loadu_ps(b.add(q * NR));
             let b1 = _mm512_loadu_ps(b.add(q * NR + 16));
