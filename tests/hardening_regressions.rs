@@ -172,3 +172,18 @@ fn tokenizer_ids_far_past_the_vocabulary_are_refused_before_allocating() {
     assert!(roberta_tokenizer::Tokenizer::from_dir(&src).is_ok());
     assert_no_huge_allocation();
 }
+
+#[test]
+fn pickle_nested_two_million_deep_does_not_overflow_the_stack() {
+    // PROTO 2, NONE, then TUPLE1 two million times (each wraps the top in a 1-tuple), EMPTY_LIST, APPEND of the
+    // whole chain into it, then STOP: parsing and freeing it must not recurse per level.
+    let mut p = vec![0x80, 2, b'N'];
+    p.extend(std::iter::repeat_n(0x85u8, 2_000_000));
+    p.push(b'.');
+    let path = Path::new("deep.pkl");
+    let r = roberta_encoder::weights::pickle::unpickle(&p, path);
+    assert!(r.is_ok(), "{:?}", r.err());
+    drop(r);
+    let err = roberta_encoder::weights::pickle::state_dict(&p, path).err().expect("a nested tuple is no state dict");
+    assert!(err.to_string().contains("deep.pkl"), "{err}");
+}

@@ -49,17 +49,92 @@ pub enum Value {
     /// Bytes.
     Bytes(Rc<[u8]>),
     /// A tuple.
-    Tuple(Rc<Vec<Value>>),
+    Tuple(Rc<Items>),
     /// A list (shared and mutable as in Python).
-    List(Rc<RefCell<Vec<Value>>>),
+    List(Rc<RefCell<Items>>),
     /// A dict, insertion-ordered (shared and mutable as in Python).
-    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    Dict(Rc<RefCell<Pairs>>),
     /// A global `module.name`.
     Global(Rc<str>, Rc<str>),
     /// A storage from a persistent id.
     Storage(Rc<StorageRef>),
     /// A rebuilt tensor.
     Tensor(Rc<TensorRef>),
+}
+
+/// The items of a tuple or list. Dropping containers is iterative (see [`unnest`]), so a hostile pickle nested a
+/// million levels deep (one `TUPLE1` byte a level) cannot overflow the stack when it is freed.
+#[derive(Debug, Default)]
+pub struct Items(pub Vec<Value>);
+
+/// The key–value pairs of a dict; dropped iteratively like [`Items`].
+#[derive(Debug, Default)]
+pub struct Pairs(pub Vec<(Value, Value)>);
+
+impl std::ops::Deref for Items {
+    type Target = Vec<Value>;
+    fn deref(&self) -> &Vec<Value> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Items {
+    fn deref_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.0
+    }
+}
+
+impl std::ops::Deref for Pairs {
+    type Target = Vec<(Value, Value)>;
+    fn deref(&self) -> &Vec<(Value, Value)> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pairs {
+    fn deref_mut(&mut self) -> &mut Vec<(Value, Value)> {
+        &mut self.0
+    }
+}
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        unnest(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for Pairs {
+    fn drop(&mut self) {
+        unnest(self.0.drain(..).flat_map(|(k, v)| [k, v]).collect());
+    }
+}
+
+/// Frees values with a work list instead of recursion: the children of every container this was the last owner
+/// of move onto the list, so each container is dropped empty.
+fn unnest(mut stack: Vec<Value>) {
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Tuple(rc) => {
+                if let Ok(mut items) = Rc::try_unwrap(rc) {
+                    stack.append(&mut items.0);
+                }
+            }
+            Value::List(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    stack.append(&mut cell.into_inner().0);
+                }
+            }
+            Value::Dict(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    for (k, v) in cell.into_inner().0.drain(..) {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn opcode_name(op: u8) -> &'static str {
@@ -181,7 +256,7 @@ impl<'a> Vm<'a> {
                 b'(' => self.marks.push(self.stack.len()),
                 b'}' => self.stack.push(Value::Dict(Default::default())),
                 b']' => self.stack.push(Value::List(Default::default())),
-                b')' => self.stack.push(Value::Tuple(Rc::new(Vec::new()))),
+                b')' => self.stack.push(Value::Tuple(Rc::new(Items::default()))),
                 b'N' => self.stack.push(Value::None),
                 0x88 => self.stack.push(Value::Bool(true)),
                 0x89 => self.stack.push(Value::Bool(false)),
@@ -256,7 +331,7 @@ impl<'a> Vm<'a> {
                 }
                 b't' => {
                     let items = self.pop_mark(at)?;
-                    self.stack.push(Value::Tuple(Rc::new(items)))
+                    self.stack.push(Value::Tuple(Rc::new(Items(items))))
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -264,7 +339,7 @@ impl<'a> Vm<'a> {
                         return Err(self.err(at, "stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(Rc::new(items)))
+                    self.stack.push(Value::Tuple(Rc::new(Items(items))))
                 }
                 b'q' | b'r' | 0x94 => {
                     let key = match op {
