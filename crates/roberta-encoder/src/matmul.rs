@@ -8,7 +8,8 @@
 //! 2. this file's AVX-512 kernel on panel-packed W, rows split across tasks: weights re-streamed from
 //!    memory by every task, slower than 1 at 128 rows.
 //! 3. column panels split across tasks instead, K block 256: ~106 GFLOP/s.
-//! 4. K block 768 + C-tile prefetch (activation packing, tried between 3 and 4, changed nothing): ~120 GFLOP/s per CPU-second (about 240 GFLOP/s on the two cores).
+//! 4. K block 768 + C-tile prefetch (activation packing, tried between 3 and 4, changed nothing): ~120 GFLOP/s per CPU-second.
+//! 5. + weight-panel prefetch 16 rows ahead: ~126 GFLOP/s per CPU-second (final).
 use crate::ops;
 use rayon::prelude::*;
 
@@ -225,6 +226,15 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut
         }
         #[allow(clippy::needless_range_loop)] // r indexes acc and a's packed row at once
         for q in 0..kc {
+            // Weight panel rows come from L2: fetch 16 rows ahead (measured 5% faster). Prefetching past
+            // the panel's end is harmless (a prefetch never faults).
+            if q % 2 == 0 {
+                let ahead = b.wrapping_add((q + 16) * NR) as *const i8;
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
+            }
             let b0 = _mm512_loadu_ps(b.add(q * NR));
             let b1 = _mm512_loadu_ps(b.add(q * NR + 16));
             for r in 0..R {
