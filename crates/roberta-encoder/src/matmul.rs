@@ -9,7 +9,8 @@
 //!    memory by every task, slower than 1 at 128 rows.
 //! 3. column panels split across tasks instead, K block 256: ~106 GFLOP/s.
 //! 4. K block 768 + C-tile prefetch (activation packing, tried between 3 and 4, changed nothing): ~120 GFLOP/s per CPU-second.
-//! 5. + weight-panel prefetch 16 rows ahead: ~126 GFLOP/s per CPU-second (final).
+//! 5. + weight-panel prefetch 16 rows ahead: ~126 GFLOP/s per CPU-second; row block 512 → 256: +4%
+//!    (≈ 230–265 GFLOP/s wall on the two cores when the machine is quiet).
 use crate::ops;
 use rayon::prelude::*;
 
@@ -22,8 +23,9 @@ const MR: usize = 12;
 /// tile, which lives in L3 or memory, is read and written once per K block, while the 96 KiB panel slice
 /// streams from L2 well enough.
 const KC: usize = 768;
-/// Row block: an MC×KC activation block is 512 KiB, kept in L2 across all column panels.
-const MC: usize = 512;
+/// Row block: the packed MC×KC activation block (768 KiB) stays in L2 across all column panels
+/// (measured, 2 threads: 256 is ~4% faster than 512 or 128, 1024 is slower).
+const MC: usize = 256;
 
 /// A torch-layout linear layer `y = x·Wᵀ + b`, packed for the fastest kernel this CPU has
 /// (`ROBERTA_CPU_GEMM=gemm` in the environment forces the `gemm` crate path, for comparisons).
