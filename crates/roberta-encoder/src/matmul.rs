@@ -99,10 +99,10 @@ impl PackedLinear {
         if rows == 0 || n == 0 {
             return;
         }
-        match &self.bias {
-            Some(b) => dst.par_chunks_mut(n).for_each(|r| r.copy_from_slice(b)),
-            None => dst.fill(0.0),
-        }
+        // The bias (or zero) is the first K block's starting value, inside the micro-kernel: no
+        // separate pass over the output.
+        let mut bias = self.bias.clone().unwrap_or_default();
+        bias.resize(n.div_ceil(NR) * NR, 0.0);
         // Loop order: row blocks of ≤ MC (an MC×KC activation block stays in L2) → K blocks → column
         // panels in parallel (each weight panel is streamed from memory once per row block, and its
         // KC×NR slice stays in L1 across all the block's MR-row micro-tiles).
@@ -143,6 +143,7 @@ impl PackedLinear {
                                     p.as_ptr().add((j * k + p0) * NR),
                                     c.0.add(r0 * n + j * NR), n, NR.min(n - j * NR),
                                     gelu && p0 + kc == k,
+                                    if p0 == 0 { bias.as_ptr().add(j * NR) } else { std::ptr::null() },
                                 )
                             }
                         }
@@ -169,7 +170,10 @@ unsafe impl Sync for SendPtr {}
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_avx512(a: *const f32, m: usize, kc: usize, b: *const f32, c: *mut f32, ldc: usize, cols: usize, gelu: bool) {
+unsafe fn panel_avx512(
+    a: *const f32, m: usize, kc: usize, b: *const f32, c: *mut f32, ldc: usize, cols: usize, gelu: bool,
+    init: *const f32,
+) {
     let mask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
     let mut i = 0;
     while i < m {
@@ -178,18 +182,18 @@ unsafe fn panel_avx512(a: *const f32, m: usize, kc: usize, b: *const f32, c: *mu
         unsafe {
             let (ap, cp) = (a.add(i * kc), c.add(i * ldc));
             match r {
-                12 => micro::<12>(kc, ap, b, cp, ldc, mask),
-                11 => micro::<11>(kc, ap, b, cp, ldc, mask),
-                10 => micro::<10>(kc, ap, b, cp, ldc, mask),
-                9 => micro::<9>(kc, ap, b, cp, ldc, mask),
-                8 => micro::<8>(kc, ap, b, cp, ldc, mask),
-                7 => micro::<7>(kc, ap, b, cp, ldc, mask),
-                6 => micro::<6>(kc, ap, b, cp, ldc, mask),
-                5 => micro::<5>(kc, ap, b, cp, ldc, mask),
-                4 => micro::<4>(kc, ap, b, cp, ldc, mask),
-                3 => micro::<3>(kc, ap, b, cp, ldc, mask),
-                2 => micro::<2>(kc, ap, b, cp, ldc, mask),
-                _ => micro::<1>(kc, ap, b, cp, ldc, mask),
+                12 => micro::<12>(kc, ap, b, cp, ldc, mask, init),
+                11 => micro::<11>(kc, ap, b, cp, ldc, mask, init),
+                10 => micro::<10>(kc, ap, b, cp, ldc, mask, init),
+                9 => micro::<9>(kc, ap, b, cp, ldc, mask, init),
+                8 => micro::<8>(kc, ap, b, cp, ldc, mask, init),
+                7 => micro::<7>(kc, ap, b, cp, ldc, mask, init),
+                6 => micro::<6>(kc, ap, b, cp, ldc, mask, init),
+                5 => micro::<5>(kc, ap, b, cp, ldc, mask, init),
+                4 => micro::<4>(kc, ap, b, cp, ldc, mask, init),
+                3 => micro::<3>(kc, ap, b, cp, ldc, mask, init),
+                2 => micro::<2>(kc, ap, b, cp, ldc, mask, init),
+                _ => micro::<1>(kc, ap, b, cp, ldc, mask, init),
             }
             if gelu {
                 gelu_tile(cp, r, cols, ldc);
@@ -215,7 +219,8 @@ unsafe fn gelu_tile(c: *mut f32, r: usize, cols: usize, ldc: usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mask: u32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (m0, m1) = (mask as u16, (mask >> 16) as u16);
@@ -245,12 +250,23 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut
                 acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
             }
         }
-        for (r, v) in acc.iter().enumerate() {
-            let cp = c.add(r * ldc);
-            let c0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cp), v[0]);
-            _mm512_mask_storeu_ps(cp, m0, c0);
-            let c1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cp.add(16)), v[1]);
-            _mm512_mask_storeu_ps(cp.add(16), m1, c1);
+        if init.is_null() {
+            // A later K block: accumulate onto C.
+            for (r, v) in acc.iter().enumerate() {
+                let cp = c.add(r * ldc);
+                let c0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cp), v[0]);
+                _mm512_mask_storeu_ps(cp, m0, c0);
+                let c1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cp.add(16)), v[1]);
+                _mm512_mask_storeu_ps(cp.add(16), m1, c1);
+            }
+        } else {
+            // The first K block: start from the bias row (NR floats, zero-padded), never read C.
+            let (i0, i1) = (_mm512_loadu_ps(init), _mm512_loadu_ps(init.add(16)));
+            for (r, v) in acc.iter().enumerate() {
+                let cp = c.add(r * ldc);
+                _mm512_mask_storeu_ps(cp, m0, _mm512_add_ps(i0, v[0]));
+                _mm512_mask_storeu_ps(cp.add(16), m1, _mm512_add_ps(i1, v[1]));
+            }
         }
     }
 }
@@ -260,8 +276,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn packed_without_bias_over_several_k_blocks() {
+        let (rows, inp, out) = (25, 1600, 50);
+        let x: Vec<f32> = (0..rows * inp).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01).collect();
+        let w: Vec<f32> = (0..out * inp).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.01).collect();
+        let mut want = vec![0.0; rows * out];
+        ops::linear_into(&x, rows, &w, out, None, &mut want);
+        let mut got = vec![9.0; rows * out];
+        PackedLinear::new(w, out, None).forward_into(&x, rows, &mut got);
+        let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(e < 1e-3, "{e}");
+    }
+
+    #[test]
     fn packed_matches_gemm_on_odd_shapes() {
-        for (rows, inp, out) in [(1, 5, 3), (13, 300, 45), (37, 513, 64), (150, 40, 33), (2, 7, 32), (600, 20, 70)] {
+        for (rows, inp, out) in [(1, 5, 3), (13, 300, 45), (37, 513, 64), (150, 40, 33), (2, 7, 32), (600, 20, 70), (30, 1700, 40)] {
             let x: Vec<f32> = (0..rows * inp).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01).collect();
             let w: Vec<f32> = (0..out * inp).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.01).collect();
             let b: Vec<f32> = (0..out).map(|i| i as f32 * 0.1).collect();
