@@ -152,7 +152,7 @@ impl Config {
                 supported: "only encoders are supported",
             });
         }
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
             return Err(EncoderError::Config {
                 path: path.into(),
                 msg: format!(

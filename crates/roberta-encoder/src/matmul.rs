@@ -42,11 +42,11 @@ pub struct PackedLinear {
 
 /// Whether the AVX-512 kernel can run here.
 pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(roberta_avx512)]
     {
         std::is_x86_feature_detected!("avx512f")
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(roberta_avx512))]
     {
         false
     }
@@ -85,6 +85,7 @@ impl PackedLinear {
         self.forward_act_into(x, rows, dst, true)
     }
 
+    #[cfg_attr(not(roberta_avx512), allow(unused_variables, unreachable_code))]
     fn forward_act_into(&self, x: &[f32], rows: usize, dst: &mut [f32], gelu: bool) {
         let Some(p) = &self.packed else {
             ops::linear_into(x, rows, &self.raw, self.out, self.bias.as_deref(), dst);
@@ -133,7 +134,7 @@ impl PackedLinear {
                         #[allow(clippy::redundant_locals)]
                         let c = c;
                         for j in task * per_task..((task + 1) * per_task).min(panels) {
-                            #[cfg(target_arch = "x86_64")]
+                            #[cfg(roberta_avx512)]
                             // SAFETY: AVX-512 was detected at packing. `a` holds the packed m×kc block;
                             // panel j's K slice holds kc·NR floats; this task alone writes columns
                             // j·NR..min(n, (j+1)·NR) of rows r0..r0+m of dst (row stride n).
@@ -167,7 +168,7 @@ unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// Rows block × one panel: `c[m, cols] += a[m, kc] · b[kc, NR]`, `a` packed as MR-row micro-panels.
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel_avx512(
@@ -205,7 +206,7 @@ unsafe fn panel_avx512(
 
 /// GELU epilogue on a finished r×cols tile (still in L1). Kept out of line: inlined, its constants would
 /// take the zmm registers the micro-kernel's accumulators need (LLVM then spills them).
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 #[inline(never)]
 unsafe fn gelu_tile(c: *mut f32, r: usize, cols: usize, ldc: usize) {
@@ -216,7 +217,7 @@ unsafe fn gelu_tile(c: *mut f32, r: usize, cols: usize, ldc: usize) {
 }
 
 /// The micro-kernel: `c[R, 32] += a[R, kc] · b[kc, 32]`, `a` packed `[q][r]`, 2R zmm accumulators, masked columns.
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]

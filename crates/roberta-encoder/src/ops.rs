@@ -100,7 +100,7 @@ fn layer_norm_row_generic(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) 
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 fn layer_norm_row_avx512(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     layer_norm_row_generic(r, gamma, beta, eps)
@@ -108,7 +108,7 @@ fn layer_norm_row_avx512(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 
 /// LayerNorm of one row (biased variance, as torch), with the widest SIMD this CPU has.
 fn layer_norm_row(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(roberta_avx512)]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the feature was detected at run time.
         return unsafe { layer_norm_row_avx512(r, gamma, beta, eps) };
@@ -118,7 +118,7 @@ fn layer_norm_row(r: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 
 /// LayerNorm over each row of `width` elements, in place (biased variance, as torch).
 pub fn layer_norm_inplace(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
-    assert!(width > 0 && x.len().is_multiple_of(width) && gamma.len() == width && beta.len() == width);
+    assert!(width > 0 && x.len() % width == 0 && gamma.len() == width && beta.len() == width);
     if x.len() >= PAR_MIN {
         x.par_chunks_mut(width).for_each(|r| layer_norm_row(r, gamma, beta, eps));
     } else {
@@ -200,7 +200,7 @@ fn gelu_slice_generic(x: &mut [f32]) {
 }
 
 /// GELU over a slice, compiled for AVX-512 (also the GEMM epilogue's).
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn gelu_slice_avx512(x: &mut [f32]) {
     gelu_slice_generic(x)
@@ -208,7 +208,7 @@ pub(crate) fn gelu_slice_avx512(x: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gelu_slice_avx2(x: &mut [f32]) {
+unsafe fn gelu_slice_avx2(x: &mut [f32]) {
     gelu_slice_generic(x)
 }
 
@@ -216,6 +216,7 @@ fn gelu_slice_avx2(x: &mut [f32]) {
 fn gelu_slice(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        #[cfg(roberta_avx512)]
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was detected at run time.
             return unsafe { gelu_slice_avx512(x) };
@@ -282,7 +283,7 @@ fn softmax_row_generic(r: &mut [f32]) {
     r.iter_mut().for_each(|v| *v *= inv);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 fn softmax_row_avx512(r: &mut [f32]) {
     softmax_row_generic(r)
@@ -290,7 +291,7 @@ fn softmax_row_avx512(r: &mut [f32]) {
 
 /// Softmax of one row in place (max-subtracted, SIMD exp; `-inf` entries become 0).
 pub fn softmax_row(r: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(roberta_avx512)]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the feature was detected at run time.
         return unsafe { softmax_row_avx512(r) };

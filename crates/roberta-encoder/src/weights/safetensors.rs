@@ -183,7 +183,7 @@ pub fn write_raw(path: &Path, records: &[(&str, DType, &[usize], &[u8])]) -> Res
     meta.insert("format".into(), Value::String("pt".into()));
     header.insert("__metadata__".into(), Value::Object(meta));
     let mut h = serde_json::to_vec(&Value::Object(header)).expect("JSON header");
-    while !h.len().is_multiple_of(8) {
+    while h.len() % 8 != 0 {
         h.push(b' ');
     }
     let io = |e| EncoderError::io(path, e);
