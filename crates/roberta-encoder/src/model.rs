@@ -20,6 +20,36 @@ pub struct BatchInput<'a> {
     pub seq_len: usize,
 }
 
+impl BatchInput<'_> {
+    /// Checks the batch against a model's config: lengths, the position limit (512 for RoBERTa-base), ids inside
+    /// the vocabulary. Every backend calls this before it runs.
+    pub fn check(&self, c: &Config) -> Result<()> {
+        let n = self.batch * self.seq_len;
+        if self.input_ids.len() != n || self.attention_mask.len() != n {
+            return Err(EncoderError::Input(format!(
+                "batch {}×{} needs {n} ids and mask values, got {} and {}",
+                self.batch,
+                self.seq_len,
+                self.input_ids.len(),
+                self.attention_mask.len()
+            )));
+        }
+        let max = c.max_seq_len();
+        if self.seq_len > max {
+            return Err(EncoderError::Input(format!("sequence length {} exceeds the model's maximum {max}", self.seq_len)));
+        }
+        if let Some((i, &id)) = self.input_ids.iter().enumerate().find(|(_, &id)| id as usize >= c.vocab_size) {
+            return Err(EncoderError::Input(format!(
+                "token id {id} at batch {} position {} is outside the vocabulary ({})",
+                i / self.seq_len,
+                i % self.seq_len,
+                c.vocab_size
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What the encoder returns.
 #[derive(Debug, Clone, Default)]
 pub struct EncoderOutput {
@@ -201,29 +231,7 @@ impl RobertaModel {
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.
     pub fn check_input(&self, input: &BatchInput) -> Result<()> {
-        let n = input.batch * input.seq_len;
-        if input.input_ids.len() != n || input.attention_mask.len() != n {
-            return Err(EncoderError::Input(format!(
-                "batch {}×{} needs {n} ids and mask values, got {} and {}",
-                input.batch,
-                input.seq_len,
-                input.input_ids.len(),
-                input.attention_mask.len()
-            )));
-        }
-        let max = self.config.max_seq_len();
-        if input.seq_len > max {
-            return Err(EncoderError::Input(format!("sequence length {} exceeds the model's maximum {max}", input.seq_len)));
-        }
-        if let Some((i, &id)) = input.input_ids.iter().enumerate().find(|(_, &id)| id as usize >= self.config.vocab_size) {
-            return Err(EncoderError::Input(format!(
-                "token id {id} at batch {} position {} is outside the vocabulary ({})",
-                i / input.seq_len,
-                i % input.seq_len,
-                self.config.vocab_size
-            )));
-        }
-        Ok(())
+        input.check(&self.config)
     }
 
     /// Runs the encoder; returns the last hidden state and, when asked, every hidden state.

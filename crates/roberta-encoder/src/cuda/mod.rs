@@ -128,32 +128,6 @@ fn check_config(c: &Config, w: &Weights) -> Result<()> {
     Ok(())
 }
 
-/// Sizes and ids of a batch, as `RobertaModel::check_input`.
-fn check_input(c: &Config, input: &BatchInput) -> Result<()> {
-    let n = input.batch * input.seq_len;
-    if input.input_ids.len() != n || input.attention_mask.len() != n {
-        return Err(EncoderError::Input(format!(
-            "batch {}×{} needs {n} ids and mask values, got {} and {}",
-            input.batch,
-            input.seq_len,
-            input.input_ids.len(),
-            input.attention_mask.len()
-        )));
-    }
-    if input.seq_len > c.max_seq_len() {
-        return Err(EncoderError::Input(format!("sequence length {} exceeds the model's maximum {}", input.seq_len, c.max_seq_len())));
-    }
-    if let Some((i, &id)) = input.input_ids.iter().enumerate().find(|(_, &id)| id as usize >= c.vocab_size) {
-        return Err(EncoderError::Input(format!(
-            "token id {id} at batch {} position {} is outside the vocabulary ({})",
-            i / input.seq_len,
-            i % input.seq_len,
-            c.vocab_size
-        )));
-    }
-    Ok(())
-}
-
 impl Workspace {
     fn new(gpu: &Gpu, c: &Config, rows: usize, batch: usize) -> Result<Workspace> {
         let (h, f) = (c.hidden_size, c.intermediate_size);
@@ -246,7 +220,7 @@ impl CudaModel {
     /// Checks, lays out, uploads and runs a batch; returns the plan and the device rows it downloaded
     /// (`[tokens, H]`, or `[(layers+1), tokens, H]` with every hidden state).
     fn run(&self, input: &BatchInput, hidden: bool, layout: Layout) -> Result<(Plan, Vec<f16>)> {
-        check_input(&self.config, input)?;
+        input.check(&self.config)?;
         let plan = Plan::new(input, layout)?;
         let (n, h) = (plan.tokens(), self.config.hidden_size);
         let mut guard = self.lock();
