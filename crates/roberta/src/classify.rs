@@ -54,9 +54,9 @@ impl Classifier {
     /// Raw logits of sequences already tokenized (with `<s>` first).
     pub fn logits_of_ids(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let Some(Head::SequenceClassification(head)) = &self.model.head else { unreachable!("checked in new") };
-        let mut out = Vec::with_capacity(seqs.len());
-        self.model.forward_all(seqs, |_, h, b| {
-            out.push(head.logits(h.row(b, 0), 1));
+        let mut out = vec![Vec::new(); seqs.len()];
+        self.model.forward_all(seqs, |k, h, b| {
+            out[k] = head.logits(h.row(b, 0), 1);
             Ok(())
         })?;
         Ok(out)

@@ -115,13 +115,17 @@ impl Model {
     }
 
     /// Runs `forward` over many sequences in passes as [`Model::batch_plan`] cuts them, calling
-    /// `f(index, hidden, b)` for each.
+    /// `f(index, hidden, b)` for each (`index` into `seqs`). Sequences are taken in order of length, so a pass
+    /// pads little; `f` sees them in that order.
     pub(crate) fn forward_all(&self, seqs: &[&[u32]], mut f: impl FnMut(usize, &Hidden, usize) -> Result<()>) -> Result<()> {
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| seqs[i].len());
+        let sorted: Vec<&[u32]> = order.iter().map(|&i| seqs[i]).collect();
+        let lens: Vec<usize> = sorted.iter().map(|s| s.len()).collect();
         for r in self.batch_plan(&lens) {
-            let h = self.forward(&seqs[r.clone()])?;
+            let h = self.forward(&sorted[r.clone()])?;
             for b in 0..r.len() {
-                f(r.start + b, &h, b)?;
+                f(order[r.start + b], &h, b)?;
             }
         }
         Ok(())

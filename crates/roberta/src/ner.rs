@@ -55,15 +55,20 @@ impl Ner {
         }
         let seqs: Vec<&[u32]> = windows.iter().map(|w| w.ids.as_slice()).collect();
         let chars: Vec<Vec<char>> = texts.iter().map(|t| t.chars().collect()).collect();
-        let mut found: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
+        let mut per_window: Vec<Vec<Entity>> = vec![Vec::new(); windows.len()];
         let res = self.model.forward_all(&seqs, |k, h, b| {
             let w = &windows[k];
-            found[w.text].extend(self.window_entities(w, &chars[w.text], h, b));
+            per_window[k] = self.window_entities(w, &chars[w.text], h, b);
             Ok(())
         });
         if let Err(e) = res {
             let msg = e.to_string();
             return texts.iter().map(|_| Err(Error::Input(msg.clone()))).collect();
+        }
+        // each text's entities in window order, as HF gathers them
+        let mut found: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
+        for (w, ents) in windows.iter().zip(per_window) {
+            found[w.text].extend(ents);
         }
         found
             .into_iter()
