@@ -88,6 +88,9 @@ pub struct RobertaModel {
     layers: Vec<Layer>,
     act: Activation,
     eps: f32,
+    /// The scratch buffers of the last forward, kept for the next one (no allocation, no page faults on
+    /// fresh pages per call); a concurrent forward allocates its own.
+    scratch: std::sync::Mutex<Scratch>,
 }
 
 fn vec_of(w: &Weights, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -167,12 +170,16 @@ impl Layer {
 }
 
 /// Scratch buffers reused by every layer of one forward call.
+#[derive(Default)]
 struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     tmp: Vec<f32>,
     inter: Vec<f32>,
 }
+
+/// Largest batch (in tokens) whose scratch buffers the model keeps between calls (8×512).
+const KEEP_ROWS: usize = 4096;
 
 /// A raw pointer that rayon tasks may share; each task writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -181,8 +188,120 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Masked multi-head attention: `ctx[b,t,h·d..] = softmax(Q Kᵀ/√d + mask) V`, one task per (batch, head).
+/// Masked multi-head attention: `ctx[b,t,h·d..] = softmax(Q Kᵀ/√d + mask) V`, one task per (batch, head),
+/// on the packed AVX-512 micro-kernel when it is in use, else on the `gemm` crate.
 fn attention(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+    #[cfg(roberta_avx512)]
+    if crate::matmul::packed_path() {
+        return attention_avx512(qkv, mask, batch, t, heads, d, ctx);
+    }
+    attention_gemm(qkv, mask, batch, t, heads, d, ctx)
+}
+
+thread_local! {
+    /// Per-thread buffers of the fused attention (reused: no allocation per task or per call).
+    static ATT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fused attention per (batch, head) on the GEMM micro-kernel, everything in L1/L2: K packed as 32-wide
+/// panels `[d][32]` (Kᵀ), V as panels `[t][32]`, then for each block of ≤ 12 query rows: Q block (scaled)
+/// packed `[d][r]`, S = Q Kᵀ into an r×t tile, masked softmax per row, P packed `[t][r]`, ctx = P V
+/// written straight into the context rows.
+#[cfg(roberta_avx512)]
+fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+    use crate::matmul::{gather_pack, micro_rows, MR, NR};
+    let h = heads * d;
+    let scale = 1.0 / (d as f32).sqrt();
+    let ctx_ptr = SendPtr(ctx.as_mut_ptr());
+    assert_eq!(qkv.len(), batch * t * 3 * h);
+    assert_eq!(ctx.len(), batch * t * h);
+    let (tp, dp) = (t.div_ceil(NR), d.div_ceil(NR));
+    let tw = tp * NR; // score tile row stride
+    let (kp_len, vp_len, q_len, s_len, p_len) = (tp * d * NR, dp * t * NR, d * MR, MR * tw, t * MR);
+    let zeros = [0.0f32; NR];
+    (0..batch * heads).into_par_iter().for_each(|bh| {
+        #[allow(clippy::redundant_locals)]
+        let ctx_ptr = ctx_ptr;
+        let (b, hd) = (bh / heads, bh % heads);
+        let m = &mask[b * t..(b + 1) * t];
+        // A row with no real token at all: HF's additive mask then weighs every key equally.
+        let all_masked = m.iter().all(|&v| v == 0);
+        let base = b * t * 3 * h + hd * d;
+        let (q, k, v) = (&qkv[base..], &qkv[base + h..], &qkv[base + 2 * h..]);
+        ATT.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.resize(kp_len + vp_len + q_len + s_len + p_len, 0.0);
+            let (kp, rest) = buf.split_at_mut(kp_len);
+            let (vp, rest) = rest.split_at_mut(vp_len);
+            let (qb, rest) = rest.split_at_mut(q_len);
+            let (st, pb) = rest.split_at_mut(s_len);
+            // Kᵀ panels: kp[j][c][i] = K[j·32 + i][c] (zero past t); V panels: vp[j][s][i] = V[s][j·32 + i].
+            for (j, panel) in kp.chunks_exact_mut(d * NR).enumerate() {
+                let n = NR.min(t - j * NR);
+                for i0 in (0..n).step_by(16) {
+                    // SAFETY: AVX-512 is in use; rows j·32 + i0.. (< t) of K, d floats each at stride 3h,
+                    // lie inside qkv; the panel holds d rows of 32.
+                    unsafe { gather_pack(k[(j * NR + i0) * 3 * h..].as_ptr(), 3 * h, 16.min(n - i0), d, panel.as_mut_ptr().add(i0), NR, 1.0) };
+                }
+                if n < NR {
+                    for c in 0..d {
+                        panel[c * NR + n..(c + 1) * NR].fill(0.0);
+                    }
+                }
+            }
+            for (j, panel) in vp.chunks_exact_mut(t * NR).enumerate() {
+                let n = NR.min(d - j * NR);
+                for s in 0..t {
+                    let dst = &mut panel[s * NR..(s + 1) * NR];
+                    dst[..n].copy_from_slice(&v[s * 3 * h + j * NR..][..n]);
+                    dst[n..].fill(0.0);
+                }
+            }
+            let mut i0 = 0;
+            while i0 < t {
+                let r = MR.min(t - i0);
+                // SAFETY: AVX-512 is in use; r ≤ 12 query rows of d floats at stride 3h inside qkv; qb holds d·r.
+                unsafe { gather_pack(q[i0 * 3 * h..].as_ptr(), 3 * h, r, d, qb.as_mut_ptr(), r, scale) };
+                for j in 0..tp {
+                    // SAFETY: AVX-512 is in use (packed_path); qb holds d·r floats, panel j of kp d·32, and
+                    // the r×32 tile at column j·32 of st (row stride tw = tp·32) is inside st (MR·tw).
+                    unsafe {
+                        micro_rows(r, d, qb.as_ptr(), kp.as_ptr().add(j * d * NR), st.as_mut_ptr().add(j * NR), tw, u32::MAX, zeros.as_ptr());
+                    }
+                }
+                for rr in 0..r {
+                    let row = &mut st[rr * tw..rr * tw + t];
+                    if !all_masked {
+                        for (s, &mv) in row.iter_mut().zip(m) {
+                            if mv == 0 {
+                                *s = f32::NEG_INFINITY;
+                            }
+                        }
+                    }
+                    ops::softmax_row(row);
+                }
+                // SAFETY: AVX-512 is in use; r rows of t floats at stride tw inside st; pb holds t·r.
+                unsafe { gather_pack(st.as_ptr(), tw, r, t, pb.as_mut_ptr(), r, 1.0) };
+                for j in 0..dp {
+                    let cols = NR.min(d - j * NR);
+                    let cmask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
+                    // SAFETY: pb holds t·r floats, panel j of vp t·32; this task alone writes ctx rows
+                    // b·t + i0.. + r, columns hd·d + j·32 .. + cols (row stride h), inside ctx (asserted).
+                    unsafe {
+                        micro_rows(
+                            r, t, pb.as_ptr(), vp.as_ptr().add(j * t * NR),
+                            ctx_ptr.0.add((b * t + i0) * h + hd * d + j * NR), h, cmask, zeros.as_ptr(),
+                        );
+                    }
+                }
+                i0 += r;
+            }
+        });
+    });
+}
+
+/// Attention on the `gemm` crate (no AVX-512, or `ROBERTA_CPU_GEMM=gemm`).
+fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
     let h = heads * d;
     let scale = 1.0 / (d as f32).sqrt();
     let ctx_ptr = SendPtr(ctx.as_mut_ptr());
@@ -226,7 +345,14 @@ impl RobertaModel {
         config.validate(weights.source())?;
         let emb = Embeddings::load(config, weights)?;
         let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, weights, i)).collect::<Result<_>>()?;
-        Ok(RobertaModel { config: config.clone(), emb, layers, act: config.activation()?, eps: config.layer_norm_eps as f32 })
+        Ok(RobertaModel {
+            config: config.clone(),
+            emb,
+            layers,
+            act: config.activation()?,
+            eps: config.layer_norm_eps as f32,
+            scratch: Default::default(),
+        })
     }
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.
@@ -249,9 +375,19 @@ impl RobertaModel {
         if output_hidden_states {
             hidden_states.push(x.clone());
         }
-        let mut s = Scratch { qkv: vec![0.0; rows * 3 * h], ctx: vec![0.0; rows * h], tmp: vec![0.0; rows * h], inter: vec![0.0; rows * f] };
+        // Every buffer is fully written before it is read, so stale contents do not matter. The kept
+        // scratch is capped (a huge one-off batch does not pin its activations for the model's lifetime).
+        let mut kept = self.scratch.try_lock().ok();
+        let mut own = Scratch::default();
+        let s = match kept.as_deref_mut() {
+            Some(s) if rows <= KEEP_ROWS => s,
+            _ => &mut own,
+        };
+        for (v, n) in [(&mut s.qkv, rows * 3 * h), (&mut s.ctx, rows * h), (&mut s.tmp, rows * h), (&mut s.inter, rows * f)] {
+            v.resize(n, 0.0);
+        }
         for layer in &self.layers {
-            self.layer_forward(layer, input, &mut x, &mut s);
+            self.layer_forward(layer, input, &mut x, s);
             if output_hidden_states {
                 hidden_states.push(x.clone());
             }
@@ -275,5 +411,31 @@ impl RobertaModel {
         }
         l.out.forward_into(&s.inter, rows, x);
         ops::add_layer_norm_inplace(x, &s.tmp, h, &l.out_ln_g, &l.out_ln_b, self.eps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused attention against the `gemm` crate one: odd lengths and head sizes, padding, a row with
+    /// no real token.
+    #[test]
+    fn fused_attention_matches_gemm() {
+        for (batch, t, heads, d) in [(3, 37, 2, 40), (2, 128, 3, 64), (2, 5, 4, 8), (1, 70, 1, 33)] {
+            let h = heads * d;
+            let qkv: Vec<f32> = (0..batch * t * 3 * h).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.03).collect();
+            let mut mask = vec![1u32; batch * t];
+            mask[t - 2..t].fill(0);
+            if batch > 2 {
+                mask[2 * t..3 * t].fill(0);
+            }
+            let mut want = vec![0.0; batch * t * h];
+            attention_gemm(&qkv, &mask, batch, t, heads, d, &mut want);
+            let mut got = vec![9.0; batch * t * h];
+            attention(&qkv, &mask, batch, t, heads, d, &mut got);
+            let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(e < 1e-5, "{batch}×{t}, {heads}×{d}: {e}");
+        }
     }
 }
