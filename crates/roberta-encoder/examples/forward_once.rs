@@ -14,9 +14,13 @@ fn main() {
     let (b, t, iters) = (num(8), num(128), num(1));
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
     let t0 = Instant::now();
-    let model = {
+    // ROBERTA_LOAD=weights: the whole checkpoint as `Weights` first, then `RobertaModel::load` (two copies
+    // at the peak); default: `RobertaModel::load_dir`, tensor by tensor from the file.
+    let model = if std::env::var("ROBERTA_LOAD").is_ok_and(|v| v == "weights") {
         let w = Weights::load_dir(&dir).unwrap();
         RobertaModel::load(&cfg, &w).unwrap()
+    } else {
+        RobertaModel::load_dir(&cfg, &dir).unwrap()
     };
     eprintln!("load: {:.2} s", t0.elapsed().as_secs_f64());
     let ids: Vec<u32> = (0..b * t)

@@ -93,23 +93,23 @@ pub struct RobertaModel {
     scratch: std::sync::Mutex<Scratch>,
 }
 
-fn vec_of(w: &Weights, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    Ok(w.expect(name, shape)?.data.clone())
-}
+/// Where the loader takes each tensor from: `(name without the roberta. prefix, expected shape)` → an owned
+/// f32 copy (a clone out of a loaded `Weights`, or read straight from the checkpoint file).
+type Fetch<'a> = dyn Fn(&str, &[usize]) -> Result<Vec<f32>> + 'a;
 
 impl Embeddings {
-    fn load(c: &Config, w: &Weights) -> Result<Self> {
+    fn load(c: &Config, vec_of: &Fetch) -> Result<Self> {
         let h = c.hidden_size;
-        let tt = w.expect("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
+        let tt = vec_of("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
         if c.type_vocab_size == 0 {
             return Err(EncoderError::Input("type_vocab_size is 0".into()));
         }
         Ok(Embeddings {
-            word: vec_of(w, "embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            position: vec_of(w, "embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
-            token_type0: tt.data[..h].to_vec(),
-            ln_g: vec_of(w, "embeddings.LayerNorm.weight", &[h])?,
-            ln_b: vec_of(w, "embeddings.LayerNorm.bias", &[h])?,
+            word: vec_of("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: vec_of("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
+            token_type0: tt[..h].to_vec(),
+            ln_g: vec_of("embeddings.LayerNorm.weight", &[h])?,
+            ln_b: vec_of("embeddings.LayerNorm.bias", &[h])?,
         })
     }
 
@@ -140,31 +140,31 @@ impl Embeddings {
 }
 
 impl Layer {
-    fn load(c: &Config, w: &Weights, i: usize) -> Result<Self> {
+    fn load(c: &Config, vec_of: &Fetch, i: usize) -> Result<Self> {
         let (h, f) = (c.hidden_size, c.intermediate_size);
         let p = |s: &str| format!("encoder.layer.{i}.{s}");
         let mut qkv_w = Vec::with_capacity(3 * h * h);
         let mut qkv_b = Vec::with_capacity(3 * h);
         for n in ["query", "key", "value"] {
-            qkv_w.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.weight")), &[h, h])?.data);
-            qkv_b.extend_from_slice(&w.expect(&p(&format!("attention.self.{n}.bias")), &[h])?.data);
+            qkv_w.extend_from_slice(&vec_of(&p(&format!("attention.self.{n}.weight")), &[h, h])?);
+            qkv_b.extend_from_slice(&vec_of(&p(&format!("attention.self.{n}.bias")), &[h])?);
         }
         let lin = |name: &str, out: usize, inp: usize| -> Result<PackedLinear> {
             Ok(PackedLinear::new(
-                vec_of(w, &p(&format!("{name}.weight")), &[out, inp])?,
+                vec_of(&p(&format!("{name}.weight")), &[out, inp])?,
                 out,
-                Some(vec_of(w, &p(&format!("{name}.bias")), &[out])?),
+                Some(vec_of(&p(&format!("{name}.bias")), &[out])?),
             ))
         };
         Ok(Layer {
             qkv: PackedLinear::new(qkv_w, 3 * h, Some(qkv_b)),
             attn_out: lin("attention.output.dense", h, h)?,
-            attn_ln_g: vec_of(w, &p("attention.output.LayerNorm.weight"), &[h])?,
-            attn_ln_b: vec_of(w, &p("attention.output.LayerNorm.bias"), &[h])?,
+            attn_ln_g: vec_of(&p("attention.output.LayerNorm.weight"), &[h])?,
+            attn_ln_b: vec_of(&p("attention.output.LayerNorm.bias"), &[h])?,
             inter: lin("intermediate.dense", f, h)?,
             out: lin("output.dense", h, f)?,
-            out_ln_g: vec_of(w, &p("output.LayerNorm.weight"), &[h])?,
-            out_ln_b: vec_of(w, &p("output.LayerNorm.bias"), &[h])?,
+            out_ln_g: vec_of(&p("output.LayerNorm.weight"), &[h])?,
+            out_ln_b: vec_of(&p("output.LayerNorm.bias"), &[h])?,
         })
     }
 }
@@ -342,9 +342,63 @@ fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usiz
 impl RobertaModel {
     /// Builds the encoder from a config and checkpoint, checking every tensor's shape.
     pub fn load(config: &Config, weights: &Weights) -> Result<RobertaModel> {
-        config.validate(weights.source())?;
-        let emb = Embeddings::load(config, weights)?;
-        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, weights, i)).collect::<Result<_>>()?;
+        Self::build(config, weights.source(), &|name, shape| Ok(weights.expect(name, shape)?.data.clone()))
+    }
+
+    /// Builds the encoder from `dir/model.safetensors` reading each tensor straight from the file into the
+    /// model (no whole-checkpoint copy in memory: the peak is the model plus the largest single weight
+    /// matrix, before packing); other checkpoint formats go through [`Weights::load_dir`] and [`Self::load`].
+    pub fn load_dir(config: &Config, dir: &std::path::Path) -> Result<RobertaModel> {
+        let st = dir.join("model.safetensors");
+        #[cfg(unix)]
+        if st.is_file() {
+            return Self::load_safetensors(config, &st);
+        }
+        Self::load(config, &Weights::load_dir(dir)?)
+    }
+
+    #[cfg(unix)]
+    fn load_safetensors(config: &Config, path: &std::path::Path) -> Result<RobertaModel> {
+        use crate::weights::{normalise_name, safetensors::SafetensorsFile, DType};
+        use std::os::unix::fs::FileExt;
+        // The map is only used for the header (its data pages are never touched); tensors are read with
+        // positioned reads into their final f32 vectors.
+        let st = SafetensorsFile::open(path)?;
+        let file = std::fs::File::open(path).map_err(|e| EncoderError::io(path, e))?;
+        let by_name: std::collections::HashMap<&str, _> = st.entries.iter().map(|e| (normalise_name(&e.name), e)).collect();
+        let fetch = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let e = by_name.get(name).ok_or_else(|| EncoderError::MissingTensor { path: path.into(), tensor: name.into() })?;
+            if e.shape != shape {
+                return Err(EncoderError::ShapeMismatch {
+                    path: path.into(),
+                    tensor: name.into(),
+                    expected: shape.to_vec(),
+                    found: e.shape.clone(),
+                });
+            }
+            let n: usize = shape.iter().product();
+            if e.dtype == DType::F32 && e.end - e.start == 4 * n {
+                let mut v = vec![0.0f32; n];
+                file.read_exact_at(bytemuck::cast_slice_mut(&mut v), e.start as u64).map_err(|err| EncoderError::io(path, err))?;
+                if cfg!(target_endian = "big") {
+                    v.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+                }
+                return Ok(v);
+            }
+            let mut bytes = vec![0u8; e.end - e.start];
+            file.read_exact_at(&mut bytes, e.start as u64).map_err(|err| EncoderError::io(path, err))?;
+            e.dtype
+                .to_f32(&bytes)
+                .filter(|v| v.len() == n)
+                .ok_or_else(|| EncoderError::tensor(path, name, format!("dtype {:?} is not a float type of {n} elements", e.dtype)))
+        };
+        Self::build(config, path, &fetch)
+    }
+
+    fn build(config: &Config, source: &std::path::Path, fetch: &Fetch) -> Result<RobertaModel> {
+        config.validate(source)?;
+        let emb = Embeddings::load(config, fetch)?;
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, fetch, i)).collect::<Result<_>>()?;
         Ok(RobertaModel {
             config: config.clone(),
             emb,
@@ -417,6 +471,21 @@ impl RobertaModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `load_dir` (tensor by tensor from the file) builds the same model as `load` on a whole `Weights`.
+    #[test]
+    fn load_dir_equals_load() {
+        let dir = std::env::temp_dir().join(format!("roberta-load-dir-{}", std::process::id()));
+        crate::random::write_random_model(&dir, crate::random::Shape::Tiny).unwrap();
+        let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+        let a = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
+        let b = RobertaModel::load_dir(&cfg, &dir).unwrap();
+        let ids: Vec<u32> = (0..2 * 9).map(|i| if i % 9 == 0 { cfg.bos_token_id } else { 5 + i as u32 * 31 % 900 }).collect();
+        let mask = vec![1u32; ids.len()];
+        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: 9 };
+        assert_eq!(a.forward(&input, false).unwrap().last_hidden_state, b.forward(&input, false).unwrap().last_hidden_state);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     /// The fused attention against the `gemm` crate one: odd lengths and head sizes, padding, a row with
     /// no real token.
