@@ -304,20 +304,46 @@ unsafe fn panel_avx512(
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn micro_rows(r: usize, kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32) {
     // SAFETY: forwarded from the caller's contract.
+    unsafe { micro_any::<false>(r, kc, a, 0, b, c, ldc, mask, init) }
+}
+
+/// [`micro_rows`] with `a` unpacked: r rows of kc floats at row stride `lda` (the attention's Q rows
+/// inside the QKV buffer and P rows inside its score tile: no transposing copy).
+///
+/// # Safety
+/// As [`micro_rows`], with `a[i·lda + q]` in bounds for i < r, q < kc.
+#[cfg(roberta_avx512)]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn micro_rows_strided(
+    r: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32,
+) {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { micro_any::<true>(r, kc, a, lda, b, c, ldc, mask, init) }
+}
+
+#[cfg(roberta_avx512)]
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_any<const S: bool>(
+    r: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32,
+) {
+    // SAFETY: forwarded from the caller's contract.
     unsafe {
         match r {
-            12 => micro::<12>(kc, a, b, c, ldc, mask, init),
-            11 => micro::<11>(kc, a, b, c, ldc, mask, init),
-            10 => micro::<10>(kc, a, b, c, ldc, mask, init),
-            9 => micro::<9>(kc, a, b, c, ldc, mask, init),
-            8 => micro::<8>(kc, a, b, c, ldc, mask, init),
-            7 => micro::<7>(kc, a, b, c, ldc, mask, init),
-            6 => micro::<6>(kc, a, b, c, ldc, mask, init),
-            5 => micro::<5>(kc, a, b, c, ldc, mask, init),
-            4 => micro::<4>(kc, a, b, c, ldc, mask, init),
-            3 => micro::<3>(kc, a, b, c, ldc, mask, init),
-            2 => micro::<2>(kc, a, b, c, ldc, mask, init),
-            _ => micro::<1>(kc, a, b, c, ldc, mask, init),
+            12 => micro::<12, S>(kc, a, lda, b, c, ldc, mask, init),
+            11 => micro::<11, S>(kc, a, lda, b, c, ldc, mask, init),
+            10 => micro::<10, S>(kc, a, lda, b, c, ldc, mask, init),
+            9 => micro::<9, S>(kc, a, lda, b, c, ldc, mask, init),
+            8 => micro::<8, S>(kc, a, lda, b, c, ldc, mask, init),
+            7 => micro::<7, S>(kc, a, lda, b, c, ldc, mask, init),
+            6 => micro::<6, S>(kc, a, lda, b, c, ldc, mask, init),
+            5 => micro::<5, S>(kc, a, lda, b, c, ldc, mask, init),
+            4 => micro::<4, S>(kc, a, lda, b, c, ldc, mask, init),
+            3 => micro::<3, S>(kc, a, lda, b, c, ldc, mask, init),
+            2 => micro::<2, S>(kc, a, lda, b, c, ldc, mask, init),
+            _ => micro::<1, S>(kc, a, lda, b, c, ldc, mask, init),
         }
     }
 }
@@ -334,12 +360,15 @@ unsafe fn gelu_tile(c: *mut f32, r: usize, cols: usize, ldc: usize) {
     }
 }
 
-/// The micro-kernel: `c[R, 32] += a[R, kc] · b[kc, 32]`, `a` packed `[q][r]`, 2R zmm accumulators, masked columns.
+/// The micro-kernel: `c[R, 32] += a[R, kc] · b[kc, 32]`, `a` packed `[q][r]` (or, `STRIDED`, rows at stride
+/// `lda`), 2R zmm accumulators, masked columns.
 #[cfg(roberta_avx512)]
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32) {
+unsafe fn micro<const R: usize, const STRIDED: bool>(
+    kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, mask: u32, init: *const f32,
+) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (m0, m1) = (mask as u16, (mask >> 16) as u16);
@@ -364,7 +393,7 @@ unsafe fn micro<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut
             let b0 = _mm512_loadu_ps(b.add(q * NR));
             let b1 = _mm512_loadu_ps(b.add(q * NR + 16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(q * R + r));
+                let av = _mm512_set1_ps(if STRIDED { *a.add(r * lda + q) } else { *a.add(q * R + r) });
                 acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
             }

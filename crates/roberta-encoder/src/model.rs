@@ -209,7 +209,7 @@ thread_local! {
 /// written straight into the context rows.
 #[cfg(roberta_avx512)]
 fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
-    use crate::matmul::{gather_pack, micro_rows, MR, NR};
+    use crate::matmul::{gather_pack, micro_rows_strided, MR, NR};
     let h = heads * d;
     let scale = 1.0 / (d as f32).sqrt();
     let ctx_ptr = SendPtr(ctx.as_mut_ptr());
@@ -217,7 +217,7 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
     assert_eq!(ctx.len(), batch * t * h);
     let (tp, dp) = (t.div_ceil(NR), d.div_ceil(NR));
     let tw = tp * NR; // score tile row stride
-    let (kp_len, vp_len, q_len, s_len, p_len) = (tp * d * NR, dp * t * NR, d * MR, MR * tw, t * MR);
+    let (kp_len, vp_len, s_len) = (tp * d * NR, dp * t * NR, MR * tw);
     let zeros = [0.0f32; NR];
     (0..batch * heads).into_par_iter().for_each(|bh| {
         #[allow(clippy::redundant_locals)]
@@ -230,11 +230,9 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
         let (q, k, v) = (&qkv[base..], &qkv[base + h..], &qkv[base + 2 * h..]);
         ATT.with(|buf| {
             let mut buf = buf.borrow_mut();
-            buf.resize(kp_len + vp_len + q_len + s_len + p_len, 0.0);
+            buf.resize(kp_len + vp_len + s_len, 0.0);
             let (kp, rest) = buf.split_at_mut(kp_len);
-            let (vp, rest) = rest.split_at_mut(vp_len);
-            let (qb, rest) = rest.split_at_mut(q_len);
-            let (st, pb) = rest.split_at_mut(s_len);
+            let (vp, st) = rest.split_at_mut(vp_len);
             // Kᵀ panels: kp[j][c][i] = K[j·32 + i][c] (zero past t); V panels: vp[j][s][i] = V[s][j·32 + i].
             for (j, panel) in kp.chunks_exact_mut(d * NR).enumerate() {
                 let n = NR.min(t - j * NR);
@@ -260,36 +258,34 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
             let mut i0 = 0;
             while i0 < t {
                 let r = MR.min(t - i0);
-                // SAFETY: AVX-512 is in use; r ≤ 12 query rows of d floats at stride 3h inside qkv; qb holds d·r.
-                unsafe { gather_pack(q[i0 * 3 * h..].as_ptr(), 3 * h, r, d, qb.as_mut_ptr(), r, scale) };
+                let qr = q[i0 * 3 * h..].as_ptr();
                 for j in 0..tp {
-                    // SAFETY: AVX-512 is in use (packed_path); qb holds d·r floats, panel j of kp d·32, and
-                    // the r×32 tile at column j·32 of st (row stride tw = tp·32) is inside st (MR·tw).
+                    // SAFETY: AVX-512 is in use (packed_path); r ≤ 12 query rows of d floats at stride 3h lie
+                    // inside qkv, panel j of kp holds d·32 floats, and the r×32 tile at column j·32 of st
+                    // (row stride tw = tp·32) is inside st (MR·tw).
                     unsafe {
-                        micro_rows(r, d, qb.as_ptr(), kp.as_ptr().add(j * d * NR), st.as_mut_ptr().add(j * NR), tw, u32::MAX, zeros.as_ptr());
+                        micro_rows_strided(r, d, qr, 3 * h, kp.as_ptr().add(j * d * NR), st.as_mut_ptr().add(j * NR), tw, u32::MAX, zeros.as_ptr());
                     }
                 }
                 for rr in 0..r {
                     let row = &mut st[rr * tw..rr * tw + t];
-                    if !all_masked {
+                    if all_masked {
+                        row.iter_mut().for_each(|s| *s *= scale);
+                    } else {
                         for (s, &mv) in row.iter_mut().zip(m) {
-                            if mv == 0 {
-                                *s = f32::NEG_INFINITY;
-                            }
+                            *s = if mv != 0 { *s * scale } else { f32::NEG_INFINITY };
                         }
                     }
                     ops::softmax_row(row);
                 }
-                // SAFETY: AVX-512 is in use; r rows of t floats at stride tw inside st; pb holds t·r.
-                unsafe { gather_pack(st.as_ptr(), tw, r, t, pb.as_mut_ptr(), r, 1.0) };
                 for j in 0..dp {
                     let cols = NR.min(d - j * NR);
                     let cmask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
-                    // SAFETY: pb holds t·r floats, panel j of vp t·32; this task alone writes ctx rows
+                    // SAFETY: st holds r rows of t floats at stride tw, panel j of vp t·32; this task alone writes ctx rows
                     // b·t + i0.. + r, columns hd·d + j·32 .. + cols (row stride h), inside ctx (asserted).
                     unsafe {
-                        micro_rows(
-                            r, t, pb.as_ptr(), vp.as_ptr().add(j * t * NR),
+                        micro_rows_strided(
+                            r, t, st.as_ptr(), tw, vp.as_ptr().add(j * t * NR),
                             ctx_ptr.0.add((b * t + i0) * h + hd * d + j * NR), h, cmask, zeros.as_ptr(),
                         );
                     }
