@@ -3,7 +3,7 @@
 //! dir (deterministic, reused across runs). The PyTorch figure comes from `cargo xtask compare`.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roberta_encoder::random::{write_random_model, Shape};
-use roberta_encoder::{BatchInput, Config, RobertaModel, Weights};
+use roberta_encoder::{BatchInput, Config, RobertaModel};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ fn model() -> RobertaModel {
         write_random_model(&dir, Shape::BscBioEhrEs).unwrap();
     }
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
-    RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap()
+    RobertaModel::load_dir(&cfg, &dir).unwrap()
 }
 
 /// FLOPs of one forward: 2·params·tokens for the projections and FFN, plus QKᵀ and PV.

@@ -3,7 +3,7 @@
 //! for both and the ratio. Installs torch + transformers into the git-ignored `.tools/pyenv` when missing.
 use roberta_encoder::random::{write_random_model, Shape};
 use roberta_encoder::weights::safetensors::{write_raw, SafetensorsFile};
-use roberta_encoder::{BatchInput, Config, DType, RobertaModel, Weights};
+use roberta_encoder::{BatchInput, Config, DType, RobertaModel};
 use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -82,7 +82,8 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         write_random_model(&model_dir, Shape::BscBioEhrEs)?;
     }
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
-    let model = RobertaModel::load(&cfg, &Weights::load_dir(&model_dir)?)?;
+    // tensor by tensor from the file: peak memory is the model plus one batch (benches/RESULTS.md)
+    let model = RobertaModel::load_dir(&cfg, &model_dir)?;
 
     // The same deterministic batch for both: <s> random ids </s>, no padding.
     let (b, t) = (a.batch, a.seq_len);
