@@ -87,16 +87,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
 
     // The same deterministic batch for both: <s> random ids </s>, no padding.
     let (b, t) = (a.batch, a.seq_len);
-    let mut ids = vec![0u32; b * t];
-    let mut state = 0x1234_5678u64;
-    for (i, id) in ids.iter_mut().enumerate() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        *id = match i % t {
-            0 => cfg.bos_token_id,
-            p if p == t - 1 => cfg.eos_token_id,
-            _ => 3 + ((state >> 33) % (cfg.vocab_size as u64 - 3)) as u32,
-        };
-    }
+    let ids = random_batch(&cfg, b, t);
     let mask = vec![1u32; b * t];
     let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
 
@@ -184,6 +175,22 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
 }
 
 /// This process's user + system CPU seconds so far, from /proc/self/stat (Linux; None elsewhere).
+/// The deterministic batch both sides run: `<s>` random ids `</s>` per sequence, no padding (an LCG, so that
+/// PyTorch gets the same ids through the input file).
+pub fn random_batch(cfg: &Config, b: usize, t: usize) -> Vec<u32> {
+    let mut ids = vec![0u32; b * t];
+    let mut state = 0x1234_5678u64;
+    for (i, id) in ids.iter_mut().enumerate() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *id = match i % t {
+            0 => cfg.bos_token_id,
+            p if p == t - 1 => cfg.eos_token_id,
+            _ => 3 + ((state >> 33) % (cfg.vocab_size as u64 - 3)) as u32,
+        };
+    }
+    ids
+}
+
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.

@@ -52,16 +52,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
     let model = CudaModel::load(&cfg, &Weights::load_dir(&model_dir)?)?;
     let (b, t, h) = (batch, seq_len, cfg.hidden_size);
-    let mut ids = vec![0u32; b * t];
-    let mut state = 0x1234_5678u64;
-    for (i, id) in ids.iter_mut().enumerate() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        *id = match i % t {
-            0 => cfg.bos_token_id,
-            p if p == t - 1 => cfg.eos_token_id,
-            _ => 3 + ((state >> 33) % (cfg.vocab_size as u64 - 3)) as u32,
-        };
-    }
+    let ids = crate::compare::random_batch(&cfg, b, t);
     let mask = vec![1u32; b * t];
     let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     model.forward(&input, false)?; // the second call below captures the CUDA graph
