@@ -5,6 +5,9 @@ use std::process::{Command, ExitCode};
 /// Arguments of `cargo xtask test`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Seconds of fuzzing per cargo-fuzz target after the tests (0 skips the fuzz step).
+    #[arg(long, default_value_t = 20)]
+    pub fuzz_seconds: u64,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     pub rest: Vec<String>,
@@ -25,6 +28,14 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--release"]).args(&a.rest))?;
     crate::check_kernels::run(crate::check_kernels::Args::default())?;
+    if a.fuzz_seconds > 0 {
+        // every fuzz target for a bounded time (issue 8); ~4 min with the instrumented build on 2 cores
+        let code = crate::fuzz::run(crate::fuzz::Args { seconds: a.fuzz_seconds, targets: Vec::new(), jobs: 1 })?;
+        if code != ExitCode::SUCCESS {
+            eprintln!("cargo xtask test: a fuzz target crashed (see above)");
+            return Ok(code);
+        }
+    }
     eprintln!("cargo xtask test: all checks passed");
     Ok(ExitCode::SUCCESS)
 }
