@@ -206,16 +206,14 @@ impl Tokenizer {
         let merges = resolve_merges(mp, &vocab, parse_merges_txt(mp, &read(mp)?)?)?;
         let special = cfg.special_tokens();
         // the role tokens, then the other added tokens; a token not in vocab.json gets the next id
-        let mut wanted: Vec<(Option<u32>, AddedToken)> = Vec::new();
+        // added_tokens_decoder describes tokens precisely: it comes first and wins over the role entries (and their
+        // defaults) for the same content
+        let mut wanted: Vec<(Option<u32>, AddedToken)> = cfg.extra.clone();
         let defaults = SpecialTokens::default();
         let default_of = [&defaults.bos, &defaults.eos, &defaults.unk, &defaults.sep, &defaults.pad, &defaults.cls, &defaults.mask];
         for (r, d) in default_of.iter().enumerate() {
             let t = cfg.roles.iter().find(|(k, _)| *k == r).map(|(_, t)| t.clone()).unwrap_or_else(|| AddedToken::special(d, 0));
             wanted.push((None, t));
-        }
-        // added_tokens_decoder describes tokens precisely: it wins over the role entries for the same content
-        for (id, t) in cfg.extra.iter().rev() {
-            wanted.insert(0, (*id, t.clone()));
         }
         let mut added: Vec<AddedToken> = Vec::new();
         let mut next = vocab.values().map(|&i| i + 1).max().unwrap_or(0);
