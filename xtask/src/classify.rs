@@ -1,7 +1,7 @@
 //! `cargo xtask classify --model DIR [--top-k K]`: `{"text"}` → `{"text","labels":[{"label","score"}]}`, sorted
 //! by score (every label unless `--top-k`).
 use crate::io::IoArgs;
-use crate::pipeline::{stream, ModelArgs};
+use crate::pipeline::{records, stream, ModelArgs};
 use roberta::Classifier;
 use serde_json::json;
 use std::process::ExitCode;
@@ -21,18 +21,9 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cls = Classifier::new(a.model.load()?, a.top_k)?;
-    stream(&a.io, "classify", a.model.batch_size * 4, |texts| match cls.run(texts) {
-        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
-        Ok(v) => v
-            .into_iter()
-            .zip(texts)
-            .map(|((labels, warning), t)| {
-                let mut r = json!({ "text": t, "labels": labels.iter().map(|l| json!({"label": l.label, "score": l.score})).collect::<Vec<_>>() });
-                if let Some(w) = warning {
-                    r["warning"] = json!(w);
-                }
-                Ok(r)
-            })
-            .collect(),
+    stream(&a.io, "classify", a.model.batch_size * 4, |texts| {
+        records(texts, cls.run(texts), |t, labels| {
+            json!({ "text": t, "labels": labels.iter().map(|l| json!({"label": l.label, "score": l.score})).collect::<Vec<_>>() })
+        })
     })
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
 use crate::io::IoArgs;
-use crate::pipeline::{stream, ModelArgs};
+use crate::pipeline::{records, stream, ModelArgs};
 use roberta::{Embedder, Pooling};
 use serde_json::json;
 use std::process::ExitCode;
@@ -24,18 +24,7 @@ pub struct Args {
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let pooling: Pooling = a.pooling.parse()?;
     let emb = Embedder::new(a.model.load()?, pooling, a.normalize);
-    stream(&a.io, "embed", a.model.batch_size * 4, |texts| match emb.run(texts) {
-        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
-        Ok(v) => v
-            .into_iter()
-            .zip(texts)
-            .map(|((vec, warning), t)| {
-                let mut r = json!({ "text": t, "embedding": vec });
-                if let Some(w) = warning {
-                    r["warning"] = json!(w);
-                }
-                Ok(r)
-            })
-            .collect(),
+    stream(&a.io, "embed", a.model.batch_size * 4, |texts| {
+        records(texts, emb.run(texts), |t, vec| json!({ "text": t, "embedding": vec }))
     })
 }

@@ -31,6 +31,29 @@ impl ModelArgs {
     }
 }
 
+/// One output record per text from a whole-batch result (a batch-level error becomes every text's error), with
+/// the `warning` field set when the pipeline reported one for that text.
+pub fn records<T>(
+    texts: &[&str],
+    batch: roberta::Result<Vec<(T, Option<String>)>>,
+    record: impl Fn(&str, T) -> Value,
+) -> Vec<Result<Value, String>> {
+    match batch {
+        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
+        Ok(v) => v
+            .into_iter()
+            .zip(texts)
+            .map(|((out, warning), t)| {
+                let mut r = record(t, out);
+                if let Some(w) = warning {
+                    r["warning"] = Value::String(w);
+                }
+                Ok(r)
+            })
+            .collect(),
+    }
+}
+
 /// Streams the input through `run` (a batch of texts → one JSON value or error message per text), writing one
 /// output line per input record. Exit code 1 when any record failed.
 pub fn stream(io: &IoArgs, name: &str, batch: usize, mut run: impl FnMut(&[&str]) -> Vec<Result<Value, String>>) -> crate::Result<ExitCode> {
