@@ -1,6 +1,6 @@
 //! A loaded model directory: tokenizer, config, encoder on its device, and the head `architectures` names.
 use crate::{Error, Result};
-use roberta_encoder::{BatchInput, Config, Device, Encoder, Weights};
+use roberta_encoder::{BatchInput, Config, Device, Encoder, RobertaModel, Weights};
 use roberta_heads::Head;
 use roberta_tokenizer::Tokenizer;
 use std::path::Path;
@@ -44,9 +44,18 @@ impl Model {
         let dir = dir.as_ref();
         let tokenizer = Tokenizer::from_dir(dir)?;
         let config = Config::from_file(&dir.join("config.json"))?;
-        let weights = Weights::load_dir(dir)?;
-        let encoder = Encoder::load(&config, &weights, device)?;
-        let head = Head::from_architecture(&config, &weights)?;
+        let (encoder, head) = if device == Device::Cpu {
+            // lean: the encoder straight from the file tensor by tensor, then only the head's tensors (peak ≈ the
+            // packed model plus the head, not two copies of the checkpoint)
+            let encoder = Encoder::Cpu(RobertaModel::load_dir(&config, dir)?);
+            let head_weights = Weights::load_dir_where(dir, |n| {
+                n.starts_with("lm_head.") || n.starts_with("classifier.") || n == "embeddings.word_embeddings.weight"
+            })?;
+            (encoder, Head::from_architecture(&config, &head_weights)?)
+        } else {
+            let weights = Weights::load_dir(dir)?;
+            (Encoder::load(&config, &weights, device)?, Head::from_architecture(&config, &weights)?)
+        };
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::Model(format!(
                 "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",

@@ -128,6 +128,20 @@ impl Weights {
         }
     }
 
+    /// Loads only the tensors whose name (without the `roberta.` prefix) `keep` accepts — e.g. a task head's, next
+    /// to an encoder built with `RobertaModel::load_dir`. From safetensors the others are never read; a torch
+    /// archive is read whole and then filtered. The decoder is still tied to the word embeddings when kept.
+    pub fn load_dir_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Weights> {
+        let st = dir.join("model.safetensors");
+        let mut w = if st.is_file() {
+            Self::from_named(safetensors::load_f32_where(&st, |n| keep(normalise_name(n)))?, &st)
+        } else {
+            Self::load_dir(dir)?
+        };
+        w.tensors.retain(|n, _| keep(n));
+        Ok(w)
+    }
+
     /// Loads one checkpoint file: `.safetensors`, or anything else as a torch zip archive.
     pub fn load_file(path: &Path) -> Result<Weights> {
         let raw = if path.extension().is_some_and(|e| e == "safetensors") {

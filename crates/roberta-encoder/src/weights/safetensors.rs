@@ -157,9 +157,14 @@ fn parse_header(buf: &[u8], path: &Path) -> Result<Vec<Entry>> {
 
 /// Loads every float tensor of a safetensors file as f32 (integer buffers are skipped).
 pub fn load_f32(path: &Path) -> Result<Vec<(String, Arc<Tensor>)>> {
+    load_f32_where(path, |_| true)
+}
+
+/// As [`load_f32`], converting only the tensors whose (file) name `keep` accepts: the others are never read.
+pub fn load_f32_where(path: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<(String, Arc<Tensor>)>> {
     let f = SafetensorsFile::open(path)?;
     let mut out = Vec::with_capacity(f.entries.len());
-    for e in &f.entries {
+    for e in f.entries.iter().filter(|e| keep(&e.name)) {
         if let Some(data) = e.dtype.to_f32(f.bytes(e)) {
             out.push((e.name.clone(), Arc::new(Tensor { shape: e.shape.clone(), data })));
         }
