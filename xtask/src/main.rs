@@ -20,6 +20,7 @@ mod embed;
 mod eval_ner;
 mod demo;
 mod fuzz;
+mod emulate;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "roberta-rs runner and automation")]
@@ -58,6 +59,8 @@ enum Cmd {
     EvalNer(eval_ner::Args),
     /// Fill-mask and NER on the small Spanish clinical models in tests/fixtures.
     Demo(demo::Args),
+    /// Run a command on the emulated CUDA driver (builds it when missing or stale).
+    Emulate(emulate::Args),
     /// Run the cargo-fuzz targets of tests/fuzz for a bounded time each (installs cargo-fuzz when missing).
     Fuzz(fuzz::Args),
 }
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Cmd::EvalNer(a) => eval_ner::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
+        Cmd::Emulate(a) => emulate::run(a),
     };
     match res {
         Ok(code) => code,
