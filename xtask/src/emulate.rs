@@ -63,6 +63,11 @@ pub fn command(opts: roberta_cuda_emu::Options, order: &str, program: &str, args
         .env("LD_LIBRARY_PATH", ld)
         .env("ROBERTA_EMU_ORDER", &order)
         .env("ROBERTA_REQUIRE_GPU", "1");
+    if opts.check_bounds {
+        cmd.env("ROBERTA_EMU_BOUNDS", "1"); // (tests that expect a guard-page fault read it)
+    } else {
+        cmd.env_remove("ROBERTA_EMU_BOUNDS");
+    }
     eprintln!(
         "emulate: sm_{}, {order} order{}: {program} {}",
         opts.sm,
