@@ -12,7 +12,7 @@ pub struct Args {
     /// Architectures, comma-separated.
     #[arg(long, default_value = "sm_70,sm_80,sm_90")]
     pub arch: String,
-    /// Also write each file's cubin here (`<stem>.<arch>.cubin`).
+    /// Also write each file's cubin here (`<stem>.<source hash>.sm_XX.cubin`, what ROBERTA_CUBIN_DIR holds).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -34,7 +34,9 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     println!("roberta-rs demo — small Spanish clinical RoBERTa models trained on PharmaCoNER text (tests/fixtures).");
     println!("They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n");
 
-    let fm = FillMask::new(Model::load(fixtures().join("tiny-mlm"), device)?, 3)?;
+    let mlm = Model::load(fixtures().join("tiny-mlm"), device)?;
+    crate::pipeline::report_device(&mlm.device_description());
+    let fm = FillMask::new(mlm, 3)?;
     println!("== fill-mask (tiny-mlm, pytorch_model.bin as bsc-bio-ehr-es ships it)");
     for (text, out) in MASKED.iter().zip(fm.run(MASKED)) {
         let out = out?;

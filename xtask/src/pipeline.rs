@@ -22,13 +22,21 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model.
+    /// Loads the model and says on stderr where it runs: one line `device: <description>` (`device: cpu`,
+    /// `device: cuda:0 NVIDIA H200 (sm_90)`, `device: emulated sm_90`), whatever `--device` was, `auto` included.
     pub fn load(&self) -> crate::Result<Model> {
         let device: Device = self.device.parse()?;
         let mut m = Model::load(&self.model, device)?;
         m.batch_size = self.batch_size.max(1);
+        report_device(&m.device_description());
         Ok(m)
     }
+}
+
+/// The one `device: <description>` line on stderr that every command using a device prints after loading its
+/// model (see [`roberta_encoder::Encoder::device_description`]).
+pub fn report_device(description: &str) {
+    eprintln!("device: {description}");
 }
 
 /// One output record per text from a whole-batch result (a batch-level error becomes every text's error), with

@@ -70,6 +70,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cfg = Config::from_file(&a.model.join("config.json"))?;
     let weights = Weights::load_dir(&a.model)?;
     let model = Encoder::load(&cfg, &weights, device)?;
+    crate::pipeline::report_device(&model.device_description());
     let cuda = model.device_name() == "cuda";
     let tolerance = a.tolerance.unwrap_or(if cuda { 1e-2 } else { 1e-4 });
     let head = Head::from_architecture(&cfg, &weights)?;

@@ -80,3 +80,34 @@ fn fill_mask_reports_bad_lines_and_goes_on() {
     assert_eq!(recs[0]["line"], 1);
     assert!(recs[1]["predictions"].is_array());
 }
+
+/// Runs xtask with `args` on `bytes`; returns the exit code and stderr.
+fn run_stderr(tag: &str, args: &[&str], bytes: &[u8]) -> (i32, String) {
+    let inp = input(tag, bytes);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).arg("--input").arg(&inp).output().unwrap();
+    let _ = std::fs::remove_file(&inp);
+    (out.status.code().expect("exited"), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Every command that can use a device names it on stderr, in exactly one `device: ` line, for `--device auto`
+/// too. Without a CUDA driver (this machine) auto is the CPU.
+#[test]
+fn pipelines_say_which_device_they_run_on() {
+    let cases = [
+        ("fill-mask", "tiny-mlm", "{\"text\": \"Dolor <mask>.\"}\n"),
+        ("ner", "tiny-ner", "{\"text\": \"Dolor torácico y fiebre.\"}\n"),
+    ];
+    for (cmd, fixture, rec) in cases {
+        let model = root().join("tests/fixtures/models").join(fixture);
+        for device in ["cpu", "auto"] {
+            let args = [cmd, "--model", model.to_str().unwrap(), "--device", device];
+            let (code, err) = run_stderr(&format!("{cmd}-{device}"), &args, rec.as_bytes());
+            assert_eq!(code, 0, "{cmd} --device {device}: {err}");
+            let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("device: ")).collect();
+            assert_eq!(lines.len(), 1, "{cmd} --device {device}: one device line in {err:?}");
+            if device == "cpu" || !roberta_gpu::driver_present() {
+                assert_eq!(lines[0], "device: cpu", "{cmd} --device {device}");
+            }
+        }
+    }
+}

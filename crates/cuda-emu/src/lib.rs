@@ -76,6 +76,16 @@ impl Default for Options {
 /// folder's name carries a hash of every input (C++ sources, kernel sources, options, compiler version),
 /// so an edited kernel gets a fresh build and an old one is never reused.
 pub fn build(opts: Options, out_root: &Path, cuda_include: &Path) -> Result<PathBuf, Error> {
+    build_patched(opts, out_root, cuda_include, &[])
+}
+
+/// [`build`] with some kernel files' sources replaced: `(file name, source)`, e.g. `("gemm.cu", …)`. The
+/// mutation check builds deliberately broken kernels this way (the NVRTC image the tests load is still
+/// the real one; only the code the emulator runs changes).
+pub fn build_patched(opts: Options, out_root: &Path, cuda_include: &Path, patches: &[(&str, &str)]) -> Result<PathBuf, Error> {
+    if let Some((f, _)) = patches.iter().find(|(f, _)| !roberta_gpu::KERNEL_FILES.iter().any(|k| k.0 == *f)) {
+        return Err(Error::Generate { file: f.to_string(), line: 0, what: "not a kernel file of KERNEL_FILES".into() });
+    }
     if !cuda_include.join("cuda.h").exists() {
         return Err(Error::NoCudaHeader(cuda_include.to_path_buf()));
     }
@@ -84,7 +94,7 @@ pub fn build(opts: Options, out_root: &Path, cuda_include: &Path) -> Result<Path
         cmd: format!("{cxx} --version"),
         log: e.to_string(),
     })?;
-    let units = units()?;
+    let units = units(patches)?;
     let mut h = Fnv::new();
     h.add(&String::from_utf8_lossy(&version.stdout));
     h.add(&format!("{opts:?}{:?}", flags(opts)));
@@ -164,10 +174,11 @@ fn flags(opts: Options) -> Vec<String> {
 }
 
 /// (file name, generated C++) for every kernel file, and the emulator's own test kernels.
-fn units() -> Result<Vec<(String, String)>, Error> {
+fn units(patches: &[(&str, &str)]) -> Result<Vec<(String, String)>, Error> {
     let common = roberta_gpu::compile::COMMON;
     let mut v = Vec::new();
     for (file, src, entries) in roberta_gpu::KERNEL_FILES {
+        let src = patches.iter().find(|p| p.0 == file).map_or(src, |p| p.1);
         v.push((format!("k_{}.cpp", file.trim_end_matches(".cu")), gen::translation_unit(file, src, common, entries)?));
     }
     v.push(("k_selftest.cpp".into(), gen::translation_unit("selftest.cu", SELFTEST_CU, common, SELFTEST_ENTRIES)?));

@@ -99,6 +99,15 @@ impl Encoder {
         }
     }
 
+    /// The device it runs on, for messages: `cpu`, or the CUDA device's [`CudaModel::describe`]
+    /// (`cuda:0 NVIDIA H200 (sm_90)`, `emulated sm_90`).
+    pub fn device_description(&self) -> String {
+        match self {
+            Encoder::Cpu(_) => "cpu".into(),
+            Encoder::Cuda(m) => m.describe(),
+        }
+    }
+
     /// Which backend this is, for messages.
     pub fn device_name(&self) -> &'static str {
         match self {

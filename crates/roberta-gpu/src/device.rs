@@ -1,19 +1,30 @@
 //! The CUDA context of one model: device, one stream, the kernels loaded once per process per arch.
-use crate::compile::{compile, Image, Target, KERNEL_FILES};
+use crate::compile::{arch_unsupported, compile, lookup_cubin, nvrtc_supported_archs, ptx_fallback_arch, Image, Target, KERNEL_FILES};
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use cudarc::nvrtc::Ptx;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Compiled images of every kernel file, per device architecture (e.g. 90), compiled once per process.
-type ImageSet = Arc<Vec<(&'static str, Image)>>;
+/// Where a kernel image came from.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// A cubin file of `ROBERTA_CUBIN_DIR`.
+    File(std::path::PathBuf),
+    /// NVRTC, in this process.
+    Nvrtc,
+}
+
+/// Images of every kernel file (in [`KERNEL_FILES`] order), per device architecture (e.g. 90), made once per
+/// process.
+type ImageSet = Arc<Vec<(&'static str, Image, Origin)>>;
 static IMAGES: OnceLock<Mutex<HashMap<u32, ImageSet>>> = OnceLock::new();
 
 /// A CUDA device with its own stream and every kernel loaded: what one model holds.
 pub struct Gpu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    name: String,
     sm: u32,
     sm_count: u32,
     funcs: HashMap<&'static str, CudaFunction>,
@@ -21,14 +32,20 @@ pub struct Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Gpu(ordinal {}, sm_{}, {} SMs)", self.ctx.ordinal(), self.sm, self.sm_count)
+        write!(f, "Gpu(ordinal {}, {}, sm_{}, {} SMs)", self.ctx.ordinal(), self.name, self.sm, self.sm_count)
     }
 }
 
 impl Gpu {
     /// Opens device `ordinal`: an error, never a panic, when there is no driver or no such device. Loads
-    /// the kernels: cubins from `ROBERTA_CUBIN_DIR` (`<file stem>.sm_XX.cubin`) when set, else compiled by
-    /// NVRTC for the device's own sm (PTX for its compute_XX as fallback).
+    /// the kernels, for each kernel file:
+    /// - when `ROBERTA_CUBIN_DIR` is set and holds its cubin for the device's sm, named by the hash of the
+    ///   current sources (`<stem>.<hash16>.sm_XX.cubin`, see [`cubin_name`](crate::compile::cubin_name)), that
+    ///   cubin; if it fails to load, it is compiled once with NVRTC instead (with a note on stderr);
+    /// - when the folder holds only cubins of that file and sm with another hash (or none), an
+    ///   [`Error::StaleCubin`]: nothing stale is ever loaded;
+    /// - else NVRTC compiles it for the device's own sm. If NVRTC does not know that arch, it builds PTX for
+    ///   the highest arch it supports below it (the driver JITs it); any other compile error is returned.
     pub fn new(ordinal: usize) -> Result<Self> {
         if !crate::driver_present() {
             return Err(Error::NoDriver);
@@ -45,6 +62,7 @@ impl Gpu {
         }
         let ctx = CudaContext::new(ordinal)?;
         let stream = ctx.new_stream()?;
+        let name = ctx.name().unwrap_or_else(|e| format!("unnamed CUDA device ({e})"));
         let (major, minor) = ctx.compute_capability()?;
         let sm = (major * 10 + minor) as u32;
         let sm_count = ctx.attribute(
@@ -52,22 +70,46 @@ impl Gpu {
         )? as u32;
         let images = images_for(sm)?;
         let mut funcs = HashMap::new();
-        for ((file, _, names), (_, image)) in KERNEL_FILES.iter().zip(images.iter()) {
-            let ptx = match image {
-                Image::Cubin(b) => Ptx::from_binary(b.clone()),
-                Image::Ptx(s) => Ptx::from_src(s.clone()),
+        for ((file, src, names), (_, image, origin)) in KERNEL_FILES.iter().zip(images.iter()) {
+            let module = match (load(&ctx, file, sm, image), origin) {
+                (Ok(m), _) => m,
+                (Err(e), Origin::File(path)) => {
+                    eprintln!(
+                        "roberta-gpu: {} did not load ({e}); compiling {file} with NVRTC for sm_{sm} instead",
+                        path.display()
+                    );
+                    let fresh = compile_for_device(file, src, sm).map_err(|c| match e {
+                        Error::Compile { file, arch, status, .. } => Error::Compile {
+                            file,
+                            arch,
+                            status: format!("{status}; NVRTC retry failed too"),
+                            log: c.to_string(),
+                        },
+                        other => other,
+                    })?;
+                    let m = load(&ctx, file, sm, &fresh)?;
+                    replace_image(sm, file, fresh);
+                    m
+                }
+                (Err(e), Origin::Nvrtc) => return Err(e),
             };
-            let module = ctx.load_module(ptx).map_err(|e| Error::Compile {
-                file: (*file).into(),
-                arch: format!("sm_{sm}"),
-                status: format!("module load: {e}"),
-                log: String::new(),
-            })?;
             for n in names.iter() {
                 funcs.insert(*n, module.load_function(n)?);
             }
         }
-        Ok(Gpu { ctx, stream, sm, sm_count, funcs })
+        Ok(Gpu { ctx, stream, name, sm, sm_count, funcs })
+    }
+
+    /// The device's name, as the driver reports it (e.g. `NVIDIA H200`; `emulated sm_90` from the emulated
+    /// driver).
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The device for messages: `cuda:{ordinal} {name} (sm_{sm})`, e.g. `cuda:0 NVIDIA H200 (sm_90)`; just the
+    /// name when the driver is the emulated one (its names start with `emulated`, e.g. `emulated sm_90`).
+    pub fn describe(&self) -> String {
+        describe(self.ctx.ordinal(), &self.name, self.sm)
     }
 
     /// The context.
@@ -145,30 +187,120 @@ impl SeqOffsets {
     }
 }
 
+/// See [`Gpu::describe`].
+fn describe(ordinal: usize, name: &str, sm: u32) -> String {
+    if name.starts_with("emulated") {
+        name.to_string()
+    } else {
+        format!("cuda:{ordinal} {name} (sm_{sm})")
+    }
+}
+
+/// Loads one image as a module; a failure is an [`Error::Compile`] whose status starts with "module load".
+fn load(ctx: &Arc<CudaContext>, file: &str, sm: u32, image: &Image) -> Result<Arc<cudarc::driver::CudaModule>> {
+    let ptx = match image {
+        Image::Cubin(b) => Ptx::from_binary(b.clone()),
+        Image::Ptx(s) => Ptx::from_src(s.clone()),
+    };
+    ctx.load_module(ptx).map_err(|e| Error::Compile {
+        file: file.into(),
+        arch: format!("sm_{sm}"),
+        status: format!("module load: {e}"),
+        log: String::new(),
+    })
+}
+
+/// NVRTC's image of one kernel file for a device of `sm_XX`: its cubin; when NVRTC says it does not know
+/// that arch, PTX for the highest arch it supports below it (see [`ptx_fallback_arch`]), with a note on
+/// stderr. Any other error is returned as it is (the same source would fail the same way again).
+fn compile_for_device(file: &str, src: &str, sm: u32) -> Result<Image> {
+    match compile(file, src, Target::Cubin(sm), &[]) {
+        Ok(c) => Ok(c.image),
+        Err(e @ Error::Compile { .. }) => {
+            let Error::Compile { log, .. } = &e else { unreachable!() };
+            if !arch_unsupported(log) {
+                return Err(e);
+            }
+            let Some(v) = nvrtc_supported_archs().and_then(|a| ptx_fallback_arch(sm, &a)) else { return Err(e) };
+            eprintln!("roberta-gpu: NVRTC cannot build sm_{sm}; {file} as PTX for compute_{v} (the driver JITs it)");
+            Ok(compile(file, src, Target::Ptx(v), &[])?.image)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn cache() -> std::sync::MutexGuard<'static, HashMap<u32, ImageSet>> {
+    IMAGES.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Puts NVRTC's `image` of `file` into the process's set for `sm` (after a cubin of the folder failed to load).
+fn replace_image(sm: u32, file: &str, image: Image) {
+    let mut map = cache();
+    if let Some(set) = map.get(&sm) {
+        let mut v: Vec<_> = set.iter().cloned().collect();
+        for e in v.iter_mut().filter(|e| e.0 == file) {
+            e.1 = image.clone();
+            e.2 = Origin::Nvrtc;
+        }
+        map.insert(sm, Arc::new(v));
+    }
+}
+
 fn images_for(sm: u32) -> Result<ImageSet> {
-    let cache = IMAGES.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = cache();
     if let Some(set) = map.get(&sm) {
         return Ok(set.clone());
     }
     let mut set = Vec::new();
-    let dir = std::env::var_os("ROBERTA_CUBIN_DIR");
+    let dir = std::env::var_os("ROBERTA_CUBIN_DIR").filter(|d| !d.is_empty()).map(std::path::PathBuf::from);
     for (file, src, _) in KERNEL_FILES {
-        let stem = file.trim_end_matches(".cu");
-        let pre = dir.as_ref().map(|d| std::path::Path::new(d).join(format!("{stem}.sm_{sm}.cubin")));
-        let image = match pre {
-            Some(p) if p.exists() => Image::Cubin(
-                std::fs::read(&p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?,
-            ),
-            _ => match compile(file, src, Target::Cubin(sm), &[]) {
-                Ok(c) => c.image,
-                Err(Error::Compile { .. }) => compile(file, src, Target::Ptx(sm), &[])?.image,
-                Err(e) => return Err(e),
-            },
+        let pre = match &dir {
+            Some(d) => lookup_cubin(d, file, src, sm)?,
+            None => None,
         };
-        set.push((file, image));
+        let (image, origin) = match pre {
+            Some(p) => (
+                Image::Cubin(std::fs::read(&p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?),
+                Origin::File(p),
+            ),
+            None => (compile_for_device(file, src, sm)?, Origin::Nvrtc),
+        };
+        set.push((file, image, origin));
     }
     let set = Arc::new(set);
     map.insert(sm, set.clone());
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only where libnvrtc loads (LD_LIBRARY_PATH, e.g. `cargo xtask check-kernels`'s).
+    #[test]
+    fn nvrtc_falls_back_to_ptx_only_for_an_unknown_arch() {
+        if !crate::nvrtc_present() {
+            return;
+        }
+        let (file, src, _) = KERNEL_FILES[2];
+        assert!(matches!(compile_for_device(file, src, 90), Ok(Image::Cubin(_))));
+        // sm_99 is no arch NVRTC knows: PTX of the highest one below it, for the driver to JIT
+        let below = nvrtc_supported_archs().unwrap().into_iter().filter(|&a| a < 99).max().unwrap();
+        match compile_for_device(file, src, 99) {
+            Ok(Image::Ptx(p)) => assert!(p.contains(&format!(".target sm_{below}")), "{}", &p[..p.len().min(400)]),
+            other => panic!("PTX expected: {other:?}"),
+        }
+        // a source error is returned as it is, for the device's own arch (no retry for PTX)
+        match compile_for_device("bad.cu", "#line 1 \"bad.cu\"\n__global__ void k() { no_such_thing(); }\n", 90) {
+            Err(Error::Compile { arch, log, .. }) => assert!(arch == "sm_90" && log.contains("no_such_thing"), "{arch}: {log}"),
+            other => panic!("a compile error expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn describe_names_the_device_or_just_the_emulator() {
+        assert_eq!(describe(0, "NVIDIA H200", 90), "cuda:0 NVIDIA H200 (sm_90)");
+        assert_eq!(describe(1, "Tesla V100-SXM2-16GB", 70), "cuda:1 Tesla V100-SXM2-16GB (sm_70)");
+        assert_eq!(describe(0, "emulated sm_90", 90), "emulated sm_90");
+    }
 }

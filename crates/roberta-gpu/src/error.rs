@@ -22,6 +22,15 @@ pub enum Error {
     /// A launcher's argument does not fit the kernel's constraints.
     #[error("{kernel}: {what}")]
     Shape { kernel: &'static str, what: String },
+    /// `ROBERTA_CUBIN_DIR` holds a cubin of this kernel file and architecture built from other sources (its
+    /// name carries another source hash, or none), and none of the current sources: loading it could launch
+    /// kernels whose arguments no longer match.
+    #[error(
+        "stale cubin {path}: built from other kernel sources than this binary's (it would load {expected}); \
+         rebuild the cubins (`cargo xtask gpu-check`, or nvrtc-check --out DIR), or unset ROBERTA_CUBIN_DIR to \
+         compile with NVRTC"
+    )]
+    StaleCubin { path: String, expected: String },
     /// A precompiled kernel image could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },

@@ -68,6 +68,12 @@ impl Model {
         Ok(Model { tokenizer, config, encoder, head, batch_size: 16, memory_limit_bytes })
     }
 
+    /// The device the encoder runs on, for messages: `cpu` or e.g. `cuda:0 NVIDIA H200 (sm_90)` (see
+    /// [`Encoder::device_description`]).
+    pub fn device_description(&self) -> String {
+        self.encoder.device_description()
+    }
+
     /// The most tokens one sequence may hold, special tokens included (512 for RoBERTa-base).
     pub fn max_tokens(&self) -> usize {
         let m = self.config.max_seq_len();

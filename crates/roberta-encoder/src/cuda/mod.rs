@@ -166,9 +166,10 @@ impl CudaModel {
         Ok(CudaModel { config: config.clone(), gpu, emb, layers, eps: config.layer_norm_eps as f32, state: Mutex::new(state) })
     }
 
-    /// The device, for messages: ordinal, architecture and SM count.
+    /// The device, for messages: [`Gpu::describe`], e.g. `cuda:0 NVIDIA H200 (sm_90)` (`emulated sm_90` on
+    /// the emulated driver).
     pub fn describe(&self) -> String {
-        format!("{:?}", self.gpu)
+        self.gpu.describe()
     }
 
     /// Turns CUDA graph capture on or off (on by default; `ROBERTA_CUDA_GRAPHS=0` turns it off).

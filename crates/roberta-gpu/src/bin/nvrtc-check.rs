@@ -1,8 +1,10 @@
 //! `nvrtc-check --arch sm_70,sm_80,sm_90 [--out DIR]`: compiles every kernel file with NVRTC for each
 //! arch (cubin, `--ptxas-options=-v`), prints registers / spills / shared memory per kernel, and exits 1 on
 //! any error, warning (besides NVRTC's sm_70 deprecation notice) or spill. `--out` writes
-//! `<stem>.<arch>.cubin` files. Needs libnvrtc on LD_LIBRARY_PATH (`cargo xtask check-kernels` sets it).
-use roberta_gpu::compile::{log_problems, parse_ptxas};
+//! `<stem>.<hash16>.sm_XX.cubin` files, named by `compile::source_hash` of the sources: what `Gpu::new` loads
+//! from `ROBERTA_CUBIN_DIR` (cubins of older sources left there are never loaded). Needs libnvrtc on
+//! LD_LIBRARY_PATH (`cargo xtask check-kernels` sets it).
+use roberta_gpu::compile::{cubin_name, log_problems, parse_ptxas};
 use roberta_gpu::{compile, Error, Image, Target, KERNEL_FILES};
 use std::process::ExitCode;
 
@@ -64,7 +66,7 @@ fn main() -> ExitCode {
                     }
                     println!("{arch:<6} {file:<14} compiled in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
                     if let (Some(dir), Image::Cubin(bin)) = (&out_dir, &c.image) {
-                        let path = std::path::Path::new(dir).join(format!("{}.{arch}.cubin", file.trim_end_matches(".cu")));
+                        let path = std::path::Path::new(dir).join(cubin_name(file, src, sm));
                         if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, bin)) {
                             println!("FAIL cannot write {}: {e}", path.display());
                             failures += 1;
