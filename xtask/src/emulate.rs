@@ -40,10 +40,16 @@ pub fn parse_order(o: &str) -> crate::Result<String> {
 
 /// Builds the driver for `opts` and returns its folder.
 pub fn driver_dir(opts: roberta_cuda_emu::Options) -> crate::Result<PathBuf> {
+    driver_dir_patched(opts, &[])
+}
+
+/// [`driver_dir`] with kernel files replaced (the mutation check's broken kernels).
+pub fn driver_dir_patched(opts: roberta_cuda_emu::Options, patches: &[(&str, &str)]) -> crate::Result<PathBuf> {
     let nv = ensure_wheels()?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let t0 = std::time::Instant::now();
-    let dir = roberta_cuda_emu::build(opts, &target.join("cuda-emu"), &nv.join("cuda_runtime/include"))?;
+    let out = target.join(if patches.is_empty() { "cuda-emu" } else { "cuda-emu/mutants" });
+    let dir = roberta_cuda_emu::build_patched(opts, &out, &nv.join("cuda_runtime/include"), patches)?;
     if t0.elapsed().as_secs_f64() > 1.0 {
         eprintln!("emulate: built {} in {:.1} s", dir.join("libcuda.so").display(), t0.elapsed().as_secs_f64());
     }
@@ -52,8 +58,19 @@ pub fn driver_dir(opts: roberta_cuda_emu::Options) -> crate::Result<PathBuf> {
 
 /// `program args…` set up to run on the emulated driver.
 pub fn command(opts: roberta_cuda_emu::Options, order: &str, program: &str, args: &[String]) -> crate::Result<Command> {
+    command_with(&driver_dir(opts)?, opts, order, program, args)
+}
+
+/// [`command`] with the driver of folder `dir` (built for `opts`).
+pub fn command_with(
+    dir: &std::path::Path,
+    opts: roberta_cuda_emu::Options,
+    order: &str,
+    program: &str,
+    args: &[String],
+) -> crate::Result<Command> {
     let order = parse_order(order)?;
-    let dir = driver_dir(opts)?;
+    let dir = dir.to_path_buf();
     let nvrtc = ensure_wheels()?.join("cuda_nvrtc/lib");
     let old = std::env::var_os("LD_LIBRARY_PATH");
     let paths = [dir, nvrtc].into_iter().chain(old.iter().flat_map(std::env::split_paths));

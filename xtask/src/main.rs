@@ -21,6 +21,8 @@ mod eval_ner;
 mod demo;
 mod fuzz;
 mod emulate;
+mod emulated;
+mod mutants;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "roberta-rs runner and automation")]
@@ -61,6 +63,8 @@ enum Cmd {
     Demo(demo::Args),
     /// Run a command on the emulated CUDA driver (builds it when missing or stale).
     Emulate(emulate::Args),
+    /// The GPU tests under the emulated driver in every CI configuration, validate --device cuda, mutants.
+    EmulatedTests(emulated::Args),
     /// Run the cargo-fuzz targets of tests/fuzz for a bounded time each (installs cargo-fuzz when missing).
     Fuzz(fuzz::Args),
 }
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::Emulate(a) => emulate::run(a),
+        Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the README's test command and CI's. Runs every workspace test (release profile, so the
-//! build is shared with the runner's) and then each further check the issues add. Installs what it needs.
+//! build is shared with the runner's), the NVRTC kernel check, the CUDA path under the emulated driver
+//! (xtask/src/emulated.rs) and a bounded fuzzing run. Installs what it needs.
 use std::process::{Command, ExitCode};
 
 /// Arguments of `cargo xtask test`.
@@ -8,6 +9,9 @@ pub struct Args {
     /// Seconds of fuzzing per cargo-fuzz target after the tests (0 skips the fuzz step).
     #[arg(long, default_value_t = 20)]
     pub fuzz_seconds: u64,
+    /// Skip the emulated-CUDA step (the GPU tests under the emulated driver, validate, mutants).
+    #[arg(long)]
+    pub no_emulated: bool,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     pub rest: Vec<String>,
@@ -28,6 +32,10 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--release"]).args(&a.rest))?;
     crate::check_kernels::run(crate::check_kernels::Args::default())?;
+    if !a.no_emulated {
+        // The CUDA path on the emulated driver: 5 configurations, validate on every fixture, the mutants.
+        crate::emulated::run(crate::emulated::Args::default())?;
+    }
     if a.fuzz_seconds > 0 {
         // every fuzz target for a bounded time (issue 8); ~4 min with the instrumented build on 2 cores
         let code = crate::fuzz::run(crate::fuzz::Args { seconds: a.fuzz_seconds, targets: Vec::new(), jobs: 1 })?;

@@ -1,0 +1,210 @@
+//! The CUDA path under the emulated driver, as `cargo xtask test` runs it (also alone: `cargo xtask
+//! emulated-tests`): the GPU test binaries in several configurations (architecture, lane order, guard
+//! pages), the runner's `validate --device cuda` on every fixture, and the mutation check (deliberately
+//! broken kernels must be caught). A GPU test that skips under the emulator fails the run.
+use crate::check_kernels::root;
+use crate::emulate;
+use roberta_cuda_emu::Options;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Arguments of `cargo xtask emulated-tests`.
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Seed of the random-order configuration (default: one per day, printed so a failure can be rerun).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Skip the mutation check.
+    #[arg(long)]
+    pub no_mutants: bool,
+}
+
+/// One emulated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Build options of the driver.
+    pub opts: Options,
+    /// Lane order.
+    pub order: String,
+    /// Which test binaries run in it.
+    pub full: bool,
+}
+
+impl Config {
+    fn label(&self) -> String {
+        format!("sm_{} {}{}", self.opts.sm, self.order, if self.opts.check_bounds { " bounds-checked" } else { "" })
+    }
+}
+
+/// The test binaries that need a GPU, by target name, built by `cargo test --no-run`.
+pub fn gpu_test_binaries() -> crate::Result<Vec<(String, PathBuf)>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root())
+        .args(["test", "--release", "--no-run", "--message-format=json"])
+        .args(["-p", "roberta-gpu", "--test", "gpu_kernels"])
+        .args(["-p", "roberta-tests", "--test", "gpu_encoder", "--test", "gpu_pipelines"])
+        .args(["-p", "roberta-cuda-emu", "--test", "driver"])
+        .stdout(Stdio::piped());
+    eprintln!("+ {cmd:?}");
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", out.status).into());
+    }
+    let mut v = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if j["reason"] == "compiler-artifact" && j["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "test")) {
+            if let (Some(exe), Some(name)) = (j["executable"].as_str(), j["target"]["name"].as_str()) {
+                v.push((name.to_string(), PathBuf::from(exe)));
+            }
+        }
+    }
+    v.sort();
+    for want in ["driver", "gpu_encoder", "gpu_kernels", "gpu_pipelines"] {
+        if !v.iter().any(|(n, _)| n == want) {
+            return Err(format!("cargo did not build the {want} test binary").into());
+        }
+    }
+    Ok(v)
+}
+
+/// What one test binary run gave.
+pub struct RunResult {
+    /// Exit status was success.
+    pub ok: bool,
+    /// Lines that say a test skipped.
+    pub skipped: usize,
+    /// Passed tests (from libtest's summary).
+    pub passed: usize,
+    /// Seconds.
+    pub secs: f64,
+    /// Where stdout and stderr went.
+    pub log: PathBuf,
+}
+
+/// Runs a test binary under the emulated driver of folder `dir` (built for `opts`), its output in `log`.
+pub fn run_binary(dir: &Path, opts: Options, order: &str, exe: &Path, args: &[String], log: &Path) -> crate::Result<RunResult> {
+    let mut cmd = emulate::command_with(dir, opts, order, &exe.to_string_lossy(), args)?;
+    let f = std::fs::File::create(log)?;
+    cmd.current_dir(root()).stdout(f.try_clone()?).stderr(f);
+    let t0 = Instant::now();
+    let st = cmd.status()?;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let passed = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: "))
+        .filter_map(|l| l.split(';').next()?.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .sum();
+    Ok(RunResult {
+        ok: st.success(),
+        skipped: text.lines().filter(|l| l.contains("skipped:")).count(),
+        passed,
+        secs: t0.elapsed().as_secs_f64(),
+        log: log.to_path_buf(),
+    })
+}
+
+fn default_seed() -> u64 {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86400).unwrap_or(0);
+    days % 10_000
+}
+
+/// The configurations CI runs.
+pub fn configs(seed: u64) -> Vec<Config> {
+    let o = |sm, check_bounds| Options { sm, check_bounds };
+    vec![
+        Config { opts: o(90, false), order: "forward".into(), full: true },
+        Config { opts: o(90, false), order: "reverse".into(), full: false },
+        Config { opts: o(90, false), order: format!("random:{seed}"), full: false },
+        Config { opts: o(70, false), order: "forward".into(), full: true },
+        Config { opts: o(90, true), order: "forward".into(), full: false },
+    ]
+}
+
+fn logs_dir() -> crate::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let d = target.join("cuda-emu/logs");
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn tail(p: &Path, n: usize) -> String {
+    let t = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = t.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs everything; Err when a test failed or skipped, a validation failed or a mutant survived.
+pub fn run(a: Args) -> crate::Result<()> {
+    let t_all = Instant::now();
+    let seed = a.seed.unwrap_or_else(default_seed);
+    let bins = gpu_test_binaries()?;
+    let logs = logs_dir()?;
+    let mut failures = Vec::new();
+    let mut table = Vec::new();
+    for c in configs(seed) {
+        for (name, exe) in &bins {
+            // The pipeline comparison (the slowest file) runs in the full configurations only.
+            if name == "gpu_pipelines" && !c.full {
+                continue;
+            }
+            let log = logs.join(format!("{}-{}.log", c.label().replace([' ', ':'], "_"), name));
+            let r = run_binary(&emulate::driver_dir(c.opts)?, c.opts, &c.order, exe, &["--test-threads=2".into()], &log)?;
+            let status = if !r.ok { "FAILED" } else if r.skipped > 0 { "SKIPPED" } else { "ok" };
+            table.push(format!("{:<28} {:<14} {:>3} passed {:>6.1} s  {status}", c.label(), name, r.passed, r.secs));
+            eprintln!("emulated: {}", table.last().unwrap());
+            if status != "ok" {
+                eprintln!("{}\n(log: {})", tail(&r.log, 40), r.log.display());
+                failures.push(format!("{} {name}: {status}", c.label()));
+            }
+        }
+    }
+    match validate_fixtures(&logs) {
+        Ok(lines) => table.extend(lines),
+        Err(e) => failures.push(format!("validate --device cuda: {e}")),
+    }
+    if !a.no_mutants {
+        match crate::mutants::run(&bins, seed, &logs) {
+            Ok(lines) => table.extend(lines),
+            Err(e) => failures.push(format!("mutation check: {e}")),
+        }
+    }
+    eprintln!("\n== emulated CUDA: {:.0} s ==\n{}", t_all.elapsed().as_secs_f64(), table.join("\n"));
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("emulated CUDA runs failed:\n  {}", failures.join("\n  ")).into())
+    }
+}
+
+/// `xtask validate --device cuda` on every fixture with a reference, under the emulator (sm_90).
+fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
+    let xtask = std::env::current_exe()?;
+    let fx = root().join("tests/fixtures");
+    let mut lines = Vec::new();
+    for (model, reference) in [
+        ("tiny-mlm", "mlm_reference"),
+        ("tiny-ner", "ner_reference"),
+        ("tiny-cls", "cls_reference"),
+        ("tiny-d64", "d64_reference"),
+    ] {
+        let args: Vec<String> = [
+            "validate", "--device", "cuda", "--model", &fx.join("models").join(model).to_string_lossy(), "--reference",
+            &fx.join("reference").join(format!("{reference}.safetensors")).to_string_lossy(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = logs.join(format!("validate-{model}.log"));
+        let r = run_binary(&emulate::driver_dir(Options::default())?, Options::default(), "forward", &xtask, &args, &log)?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !r.ok || !text.contains("device: emulated sm_90") {
+            return Err(format!("{model}: failed\n{}", tail(&log, 20)).into());
+        }
+        lines.push(format!("validate --device cuda {model:<10} ok ({:.1} s)", r.secs));
+        eprintln!("emulated: {}", lines.last().unwrap());
+    }
+    Ok(lines)
+}
