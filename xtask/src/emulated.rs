@@ -18,6 +18,9 @@ pub struct Args {
     /// Skip the mutation check.
     #[arg(long)]
     pub no_mutants: bool,
+    /// Run one step only: configs (the GPU test binaries), validate, runner (pipeline commands), mutants.
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 /// One emulated configuration.
@@ -144,7 +147,11 @@ pub fn run(a: Args) -> crate::Result<()> {
     let logs = logs_dir()?;
     let mut failures = Vec::new();
     let mut table = Vec::new();
-    for c in configs(seed) {
+    let step = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
+    if let Some(o) = a.only.as_deref().filter(|o| !["configs", "validate", "runner", "mutants"].contains(o)) {
+        return Err(format!("--only {o}: configs, validate, runner or mutants").into());
+    }
+    for c in configs(seed).into_iter().filter(|_| step("configs")) {
         for (name, exe) in &bins {
             // The pipeline comparison (the slowest file) runs in the full configurations only.
             if name == "gpu_pipelines" && !c.full {
@@ -161,11 +168,19 @@ pub fn run(a: Args) -> crate::Result<()> {
             }
         }
     }
-    match validate_fixtures(&logs) {
-        Ok(lines) => table.extend(lines),
-        Err(e) => failures.push(format!("validate --device cuda: {e}")),
+    if step("validate") {
+        match validate_fixtures(&logs) {
+            Ok(lines) => table.extend(lines),
+            Err(e) => failures.push(format!("validate --device cuda: {e}")),
+        }
     }
-    if !a.no_mutants {
+    if step("runner") {
+        match pipeline_commands(&logs) {
+            Ok(lines) => table.extend(lines),
+            Err(e) => failures.push(format!("pipeline commands --device cuda: {e}")),
+        }
+    }
+    if !a.no_mutants && step("mutants") {
         match crate::mutants::run(&bins, seed, &logs) {
             Ok(lines) => table.extend(lines),
             Err(e) => failures.push(format!("mutation check: {e}")),
@@ -204,6 +219,71 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
             return Err(format!("{model}: failed\n{}", tail(&log, 20)).into());
         }
         lines.push(format!("validate --device cuda {model:<10} ok ({:.1} s)", r.secs));
+        eprintln!("emulated: {}", lines.last().unwrap());
+    }
+    Ok(lines)
+}
+
+/// fill-mask, ner, classify and embed through the runner with `--device cuda` (emulated) and `--device cpu`:
+/// the same top token, entities (label and span), top label, and embeddings with cosine ≥ 0.999.
+fn pipeline_commands(logs: &Path) -> crate::Result<Vec<String>> {
+    let xtask = std::env::current_exe()?;
+    let fx = root().join("tests/fixtures/models");
+    let input = logs.join("pipeline-input.jsonl");
+    let texts = [
+        "Se inició tratamiento con <mask> intravenoso.",
+        "Paciente de 62 años con carcinoma <mask> de pulmón tratado con cisplatino y pemetrexed.",
+        "Se pautó omeprazol 20 mg y paracetamol; la <mask> fue normal.",
+    ];
+    std::fs::write(&input, texts.iter().map(|t| serde_json::json!({ "text": t }).to_string() + "\n").collect::<String>())?;
+    let run = |cmd: &str, model: &str, device: &str| -> crate::Result<Vec<serde_json::Value>> {
+        let args: Vec<String> = [cmd, "--model", &fx.join(model).to_string_lossy(), "--device", device, "--input", &input.to_string_lossy()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let log = logs.join(format!("runner-{cmd}-{device}.log"));
+        let out = if device == "cuda" {
+            let mut c = emulate::command(Options::default(), "forward", &xtask.to_string_lossy(), &args)?;
+            c.stderr(std::fs::File::create(&log)?).output()?
+        } else {
+            Command::new(&xtask).args(&args).stderr(std::fs::File::create(&log)?).output()?
+        };
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        let want = if device == "cuda" { "device: emulated sm_90" } else { "device: cpu" };
+        if !out.status.success() || !err.contains(want) {
+            return Err(format!("{cmd} --device {device} failed or did not say `{want}`:\n{}", tail(&log, 10)).into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l)).collect::<Result<_, _>>()?)
+    };
+    let mut lines = Vec::new();
+    for (cmd, model) in [("fill-mask", "tiny-mlm"), ("ner", "tiny-ner"), ("classify", "tiny-cls"), ("embed", "tiny-mlm")] {
+        let (g, c) = (run(cmd, model, "cuda")?, run(cmd, model, "cpu")?);
+        if g.len() != texts.len() || c.len() != texts.len() {
+            return Err(format!("{cmd}: {} and {} records for {} texts", g.len(), c.len(), texts.len()).into());
+        }
+        for (a, b) in g.iter().zip(&c) {
+            let same = match cmd {
+                "fill-mask" => a["predictions"][0]["token"] == b["predictions"][0]["token"],
+                "ner" => {
+                    let key = |v: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+                        v["entities"].as_array().map_or(Vec::new(), |es| es.iter().map(|e| (e["entity"].clone(), e["start"].clone(), e["end"].clone())).collect())
+                    };
+                    key(a) == key(b)
+                }
+                "classify" => a["labels"][0]["label"] == b["labels"][0]["label"],
+                _ => {
+                    let v = |x: &serde_json::Value| -> Vec<f64> { x["embedding"].as_array().map_or(Vec::new(), |e| e.iter().filter_map(|f| f.as_f64()).collect()) };
+                    let (x, y) = (v(a), v(b));
+                    let dot: f64 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
+                    let n = (x.iter().map(|p| p * p).sum::<f64>() * y.iter().map(|q| q * q).sum::<f64>()).sqrt();
+                    !x.is_empty() && x.len() == y.len() && dot / n >= 0.999
+                }
+            };
+            if !same {
+                return Err(format!("{cmd}: CUDA and CPU disagree on {}:\n  cuda {a}\n  cpu  {b}", a["text"]).into());
+            }
+        }
+        lines.push(format!("runner {cmd:<9} --device cuda = --device cpu on {} texts", texts.len()));
         eprintln!("emulated: {}", lines.last().unwrap());
     }
     Ok(lines)
