@@ -15,7 +15,9 @@
 //   latest legal moment, so a missing wait shows).
 // - Faults (SIGSEGV/SIGBUS) inside a kernel become CUDA_ERROR_ILLEGAL_ADDRESS naming the kernel, block,
 //   thread and the allocation nearest to the address; the bounds-checking build (EMU_CHECK_BOUNDS) puts
-//   each allocation against a guard page so that an access past its end faults.
+//   each allocation against a guard page so that an access past its end faults. In every build each
+//   allocation is followed by a red zone checked after every launch: a write past the end is
+//   CUDA_ERROR_ILLEGAL_ADDRESS even without guard pages (reads past the end need them).
 #include "emu_kernel.h"
 #include "emu_runtime.h"
 #include <cuda.h>
@@ -616,6 +618,7 @@ int os_threads() {
 }
 }  // namespace
 
+bool redzones_intact(std::string* why);
 const char* order_name() { return order_cfg().name.c_str(); }
 
 void register_kernel(const char* name, ThreadFn run, PackFn pack, int nparams) {
@@ -665,6 +668,11 @@ int run_kernel(const Kernel* k, void** params, const dim3& grid, const dim3& blo
   if (j.failed.load()) {
     if (why) *why = j.why;
     return j.code;
+  }
+  std::string rz;
+  if (!redzones_intact(&rz)) {
+    if (why) *why = "kernel " + j.kernel->name + " " + rz;
+    return CUDA_ERROR_ILLEGAL_ADDRESS;
   }
   return CUDA_SUCCESS;
 }
@@ -823,10 +831,13 @@ void emu_asm(const char* tmpl, ...) {
 namespace emu {
 namespace {
 struct Alloc {
-  size_t size;       // bytes asked for
+  size_t size;          // bytes asked for
+  size_t redzone = 0;   // bytes after them holding kRedzoneByte, checked after every launch
   char* map = nullptr;  // bounds build: the mapping (guard page, body, guard page)
   size_t map_len = 0;
 };
+constexpr unsigned char kRedzoneByte = 0xA5;
+constexpr size_t kRedzone = 64;  // without guard pages
 std::mutex& g_mem_mu = *new std::mutex;
 std::map<uintptr_t, Alloc>& g_allocs = *new std::map<uintptr_t, Alloc>;
 // Bounds build: freed allocations stay mapped PROT_NONE (a late access faults) — the newest 1024.
@@ -881,11 +892,14 @@ int mem_alloc(size_t n, void** out) {
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
     p = a.map + kPage + body - len;
+    a.redzone = len - n;
   } else {
-    p = aligned_alloc(256, (n + 255) / 256 * 256);
+    p = aligned_alloc(256, (n + kRedzone + 255) / 256 * 256);
     if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    a.redzone = kRedzone;
   }
   std::memset(p, 0xFF, n);  // device memory starts as garbage: NaN bytes make a read of it show
+  std::memset(static_cast<char*>(p) + n, kRedzoneByte, a.redzone);
   std::lock_guard<std::mutex> lk(g_mem_mu);
   g_allocs[reinterpret_cast<uintptr_t>(p)] = a;
   *out = p;
@@ -915,6 +929,27 @@ int mem_free(void* p) {
     }
   }
   return CUDA_SUCCESS;
+}
+
+bool redzones_intact(std::string* why) {
+  std::lock_guard<std::mutex> lk(g_mem_mu);
+  for (auto& [start, a] : g_allocs) {
+    const unsigned char* z = reinterpret_cast<const unsigned char*>(start) + a.size;
+    for (size_t i = 0; i < a.redzone; ++i) {
+      if (z[i] != kRedzoneByte) {
+        size_t last = i;
+        for (size_t j = i; j < a.redzone; ++j)
+          if (z[j] != kRedzoneByte) last = j;
+        char buf[256];
+        snprintf(buf, sizeof buf, "wrote past the end of a %zu-byte allocation at 0x%lx (bytes %zu..%zu after its end "
+                 "changed)", a.size, (unsigned long)start, i, last);
+        *why = buf;
+        std::memset(const_cast<unsigned char*>(z), kRedzoneByte, a.redzone);  // report it once
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 bool mem_range_ok(const void* p, size_t n) {
