@@ -189,8 +189,17 @@ impl CudaModel {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs the encoder (packed when the masks allow); the same contract as the CPU encoder's `forward`,
-    /// except that padded positions are zeros.
+    /// Runs the encoder (packed when the masks allow: [`Layout::Auto`]); the same contract as the CPU encoder's
+    /// `forward`, except at positions the attention mask leaves out:
+    /// - Packed layout (every mask row is ones then zeros, the usual right padding): padding positions are not
+    ///   computed and come back as zeros.
+    /// - Padded layout (left padding, holes in a mask, or [`Layout::Padded`]): every position is a device row,
+    ///   so a padding position holds a computed value (its query attends to the sequence's unmasked keys, as in
+    ///   HF), not zeros. Read outputs through the attention mask.
+    /// - A query whose keys are all masked (a sequence whose mask is all zeros, run padded) gets a zero attention
+    ///   context, which is what HF's default attention (sdpa) computes. HF eager attention, which the CPU
+    ///   encoder follows, weighs all T keys equally there instead, so the two backends differ at such a
+    ///   sequence (all of its positions are padding). Packed, such a sequence has length 0 and comes back as zeros.
     pub fn forward(&self, input: &BatchInput, output_hidden_states: bool) -> Result<EncoderOutput> {
         self.forward_layout(input, output_hidden_states, Layout::Auto)
     }
@@ -209,7 +218,9 @@ impl CudaModel {
     }
 
     /// The last hidden state at positions `(b, t)` only, `[rows.len()·H]` f32 (e.g. the MLM head's mask
-    /// positions): no padded `[batch·seq_len·H]` tensor is built. A padding position gives zeros.
+    /// positions): no padded `[batch·seq_len·H]` tensor is built. Layout as in [`CudaModel::forward`]: a
+    /// padding position gives zeros when the batch is packed (right padding), and its computed value when the
+    /// batch runs padded.
     pub fn forward_rows(&self, input: &BatchInput, which: &[(usize, usize)]) -> Result<Vec<f32>> {
         if let Some(&(b, t)) = which.iter().find(|&&(b, t)| b >= input.batch || t >= input.seq_len) {
             return Err(EncoderError::Input(format!("row ({b}, {t}) outside the {}×{} batch", input.batch, input.seq_len)));
