@@ -126,6 +126,23 @@ pub fn configs(seed: u64) -> Vec<Config> {
     ]
 }
 
+/// The runner's own binary. `cargo test --workspace` (the step before this one in `cargo xtask test`)
+/// relinks target/release/xtask while this process runs from it, so the running file may be gone: then the
+/// new one, built from the same sources, is used.
+fn xtask_exe() -> crate::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe.exists() {
+        return Ok(exe);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let rebuilt = target.join("release/xtask");
+    if rebuilt.exists() {
+        Ok(rebuilt)
+    } else {
+        Err(format!("the xtask binary {} is gone and {} does not exist", exe.display(), rebuilt.display()).into())
+    }
+}
+
 fn logs_dir() -> crate::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let d = target.join("cuda-emu/logs");
@@ -196,7 +213,7 @@ pub fn run(a: Args) -> crate::Result<()> {
 
 /// `xtask validate --device cuda` on every fixture with a reference, under the emulator (sm_90).
 fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
-    let xtask = std::env::current_exe()?;
+    let xtask = xtask_exe()?;
     let fx = root().join("tests/fixtures");
     let mut lines = Vec::new();
     for (model, reference) in [
@@ -227,7 +244,7 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
 /// fill-mask, ner, classify and embed through the runner with `--device cuda` (emulated) and `--device cpu`:
 /// the same top token, entities (label and span), top label, and embeddings with cosine ≥ 0.999.
 fn pipeline_commands(logs: &Path) -> crate::Result<Vec<String>> {
-    let xtask = std::env::current_exe()?;
+    let xtask = xtask_exe()?;
     let fx = root().join("tests/fixtures/models");
     let input = logs.join("pipeline-input.jsonl");
     let texts = [

@@ -1,6 +1,6 @@
 //! `cargo xtask gpu-check`: builds, here, the bundle one GPU-machine call carries and runs: .gpu-bundle/
 //! (git-ignored) with the release test and bench binaries of the GPU crate and of the CUDA encoder
-//! (tests/gpu_encoder.rs, benches/gpu_forward.rs; artifact paths read from cargo's
+//! (tests/gpu_encoder.rs, tests/gpu_pipelines.rs, benches/gpu_forward.rs; artifact paths read from cargo's
 //! `--message-format=json`), the kernels precompiled to sm_90 cubins by the NVRTC wheel (named
 //! `<stem>.<source hash>.sm_90.cubin`, so the binaries never load cubins of other sources), and a run.sh.
 //!
@@ -43,10 +43,13 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         let _ = std::fs::remove_file(bundle.join("bin").join(t)); // the bin (and its unit tests): not run there
     }
     tests.retain(|t| !t.starts_with("nvrtc_check"));
-    tests.extend(build(&["test", "--release", "--no-run", "-p", "roberta-tests", "--test", "gpu_encoder"], &bundle)?);
+    tests.extend(build(
+        &["test", "--release", "--no-run", "-p", "roberta-tests", "--test", "gpu_encoder", "--test", "gpu_pipelines"],
+        &bundle,
+    )?);
     // unit tests, then the kernels, then the encoder; the kernels bench first (the sanitizers' and benches'
     // time budgets in run.sh are computed in this order)
-    tests.sort_by_key(|t| ["roberta_gpu", "gpu_kernels", "gpu_encoder"].iter().position(|x| x == t).unwrap_or(3));
+    tests.sort_by_key(|t| ["roberta_gpu", "gpu_kernels", "gpu_encoder", "gpu_pipelines"].iter().position(|x| x == t).unwrap_or(4));
     let mut benches =
         build(&["bench", "--no-run", "-p", "roberta-benches", "--bench", "kernels", "--bench", "gpu_forward"], &bundle)?;
     benches.sort_by_key(|b| b != "kernels");
@@ -102,6 +105,7 @@ fn test_timeout(name: &str) -> u32 {
     match name {
         "gpu_kernels" => 90,
         "gpu_encoder" => 120,
+        "gpu_pipelines" => 60,
         _ => 30, // unit tests
     }
 }
