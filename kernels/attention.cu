@@ -18,8 +18,8 @@
 //      → rescaled f32 accumulator in registers (lane: row lane%16, D/2 columns). 45 KB static shared (D=64).
 //      Templated on the head dim D ∈ {64, 32, 16} (entry points attention1, attention1_d32, attention1_d16):
 //      K/V rows are D+8 halves; the Q/P rows keep 64+8 halves, as P is always 16 × 64 keys per warp.
-//   0 (baseline for the bench, not the model): `softmax_rows`, a masked row softmax over f32 scores
-//      [rows, T] written by cuBLAS; the unfused path is GEMM + softmax_rows + GEMM.
+//   0 (baseline for the bench, not the model): `softmax_rows`, a masked row softmax (f32 math) over f16
+//      scores [rows, T] written by cuBLAS; the unfused path is GEMM + softmax_rows + GEMM.
 
 using namespace nvcuda;
 
