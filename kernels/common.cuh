@@ -47,5 +47,41 @@ ROBERTA_DEVICE void store8(__half* p, const float (&f)[8]) {
     *reinterpret_cast<half8*>(p) = v;
 }
 
+// The second half of a one-warp-per-row LayerNorm (layernorm.cu, embeddings.cu): the row is in registers,
+// x[i] = vector lane + 32·i of the row (8 values; H/8 vectors in all), `sum` this lane's part of Σx.
+// Two-pass mean and variance in f32 from the registers (biased, as torch; no E[x²]−E[x]² cancellation),
+// then orow = (x − mean)/√(var + eps)·gamma + beta, stored as halves. orow may alias the row's source.
+template <int MAXV>
+ROBERTA_DEVICE void warp_layer_norm_store(const float (&x)[MAXV][8], float sum, int H, int lane,
+                                          const __half* __restrict__ gamma, const __half* __restrict__ beta,
+                                          float eps, __half* orow) {
+    const int nv = H / 8;
+    const float mean = warp_sum(sum) / (float)H;
+    float sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < MAXV; ++i) {
+        if (lane + 32 * i < nv) {
+#pragma unroll
+            for (int k = 0; k < 8; ++k) {
+                const float d = x[i][k] - mean;
+                sq += d * d;
+            }
+        }
+    }
+    const float rstd = rsqrtf(warp_sum(sq) / (float)H + eps);
+#pragma unroll
+    for (int i = 0; i < MAXV; ++i) {
+        const int v = lane + 32 * i;
+        if (v < nv) {
+            float g[8], bt[8], y[8];
+            load8(gamma + v * 8, g);
+            load8(beta + v * 8, bt);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) y[k] = (x[i][k] - mean) * rstd * g[k] + bt[k];
+            store8(orow + v * 8, y);
+        }
+    }
+}
+
 // Exact erf GELU, as HF's "gelu": 0.5·x·(1 + erf(x/√2)).
 ROBERTA_DEVICE float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }

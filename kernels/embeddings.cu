@@ -12,7 +12,7 @@
 // Versions:
 //   1: one warp per token, 4 tokens per block, grid (ceil(max_len/4), batch); the position is a ballot
 //      count over the sequence's ids up to the token (≤ 16 rounds for 512), then gather + LayerNorm as
-//      layernorm.cu's version 1.
+//      layernorm.cu's version 1 (common.cuh's warp_layer_norm_store).
 
 constexpr int EMB_MAXV = 4;
 
@@ -55,32 +55,7 @@ extern "C" __global__ void __launch_bounds__(128)
             }
         }
     }
-    const float mean = warp_sum(sum) / (float)H;
-    float sq = 0.0f;
-#pragma unroll
-    for (int i = 0; i < EMB_MAXV; ++i) {
-        if (lane + 32 * i < nv) {
-#pragma unroll
-            for (int k = 0; k < 8; ++k) {
-                const float d = x[i][k] - mean;
-                sq += d * d;
-            }
-        }
-    }
-    const float rstd = rsqrtf(warp_sum(sq) / (float)H + eps);
-    __half* orow = out + (size_t)(base + t) * H;
-#pragma unroll
-    for (int i = 0; i < EMB_MAXV; ++i) {
-        const int v = lane + 32 * i;
-        if (v < nv) {
-            float g[8], bt[8], y[8];
-            load8(gamma + v * 8, g);
-            load8(beta + v * 8, bt);
-#pragma unroll
-            for (int k = 0; k < 8; ++k) y[k] = (x[i][k] - mean) * rstd * g[k] + bt[k];
-            store8(orow + v * 8, y);
-        }
-    }
+    warp_layer_norm_store<EMB_MAXV>(x, sum, H, lane, gamma, beta, eps, out + (size_t)(base + t) * H);
 }
 
 // grid (T, batch), block 128: copies row (b, t) of a padded [batch·T, H] into the packed [tokens, H].

@@ -8,7 +8,8 @@
 //
 // Versions:
 //   1: one warp per row, 4 rows per block of 128; the row sits in registers (≤ 4 vectors of 8 halves
-//      per lane), two-pass mean/variance from registers (no E[x²]−E[x]² cancellation).
+//      per lane), two-pass mean/variance from registers (no E[x²]−E[x]² cancellation): common.cuh's
+//      warp_layer_norm_store, shared with embeddings.cu.
 
 constexpr int LN_MAXV = 4;
 
@@ -36,30 +37,5 @@ extern "C" __global__ void __launch_bounds__(128)
             for (int k = 0; k < 8; ++k) sum += x[i][k];
         }
     }
-    const float mean = warp_sum(sum) / (float)H;
-    float sq = 0.0f;
-#pragma unroll
-    for (int i = 0; i < LN_MAXV; ++i) {
-        if (lane + 32 * i < nv) {
-#pragma unroll
-            for (int k = 0; k < 8; ++k) {
-                const float d = x[i][k] - mean;
-                sq += d * d;
-            }
-        }
-    }
-    const float rstd = rsqrtf(warp_sum(sq) / (float)H + eps);
-    __half* orow = out + (size_t)row * H;
-#pragma unroll
-    for (int i = 0; i < LN_MAXV; ++i) {
-        const int v = lane + 32 * i;
-        if (v < nv) {
-            float g[8], bt[8], y[8];
-            load8(gamma + v * 8, g);
-            load8(beta + v * 8, bt);
-#pragma unroll
-            for (int k = 0; k < 8; ++k) y[k] = (x[i][k] - mean) * rstd * g[k] + bt[k];
-            store8(orow + v * 8, y);
-        }
-    }
+    warp_layer_norm_store<LN_MAXV>(x, sum, H, lane, gamma, beta, eps, out + (size_t)row * H);
 }

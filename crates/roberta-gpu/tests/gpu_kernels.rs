@@ -514,3 +514,26 @@ fn kernels_compile_for_v100_and_h100() {
         }
     }
 }
+
+/// KERNEL_FILES is typed by hand (12 of its names come from macros in gemm.cu): it must list exactly the
+/// entry points NVRTC finds in each file's PTX, so a kernel added, renamed or dropped cannot go unnoticed.
+#[test]
+fn kernel_files_list_exactly_the_entry_points() {
+    if roberta_gpu::nvrtc_version().is_none() {
+        skip("libnvrtc not found (cargo xtask check-kernels runs this check with the PyPI wheel)");
+        return;
+    }
+    for (file, src, names) in roberta_gpu::KERNEL_FILES {
+        let c = roberta_gpu::compile(file, src, roberta_gpu::Target::Ptx(90), &[]).expect("compiles to PTX");
+        let roberta_gpu::Image::Ptx(ptx) = c.image else { panic!("{file}: PTX asked for") };
+        let mut found: Vec<&str> = ptx
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix(".visible .entry ").or_else(|| l.trim_start().strip_prefix(".entry ")))
+            .map(|l| l.split(['(', ' ']).next().unwrap_or(""))
+            .collect();
+        let mut listed: Vec<&str> = names.to_vec();
+        found.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(found, listed, "{file}: entry points in the source vs KERNEL_FILES");
+    }
+}
