@@ -37,3 +37,22 @@ pub fn fixture_copy(rel: &str, skip: &[&str]) -> PathBuf {
     }
     dst
 }
+
+#[cfg(test)]
+mod layout {
+    /// Cargo builds only the test files `tests/Cargo.toml` lists (its auto-discovery would look in
+    /// tests/tests/, not here): a test file left out would never run. Every `*.rs` here but lib.rs must be.
+    #[test]
+    fn every_test_file_is_listed_in_cargo_toml() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let mut missing = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            if name.ends_with(".rs") && name != "lib.rs" && !manifest.contains(&format!("path = \"{name}\"")) {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "test files not in tests/Cargo.toml (never built or run): {missing:?}");
+    }
+}
