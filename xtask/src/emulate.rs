@@ -38,6 +38,29 @@ pub fn parse_order(o: &str) -> crate::Result<String> {
     }
 }
 
+/// Cargo's target folder, absolute (`CARGO_TARGET_DIR` may be relative; children run elsewhere).
+pub fn target_dir() -> PathBuf {
+    let t = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    if t.is_absolute() { t } else { std::env::current_dir().map(|d| d.join(&t)).unwrap_or(t) }
+}
+
+/// The kernel sources compiled into this binary must be those on disk: the emulator runs the compiled-in
+/// copies while the tests' NVRTC compiles theirs, so a stale xtask would test old kernels.
+fn check_kernels_current() -> crate::Result<()> {
+    let dir = root().join("kernels");
+    let files = roberta_gpu::KERNEL_FILES.iter().map(|(f, s, _)| (*f, *s)).chain([("common.cuh", roberta_gpu::compile::COMMON)]);
+    for (file, src) in files {
+        if std::fs::read_to_string(dir.join(file)).ok().as_deref() != Some(src) {
+            return Err(format!(
+                "kernels/{file} changed since this xtask was built: rebuild it (`cargo build --release -p xtask`, or run \
+                 through `cargo xtask`, which rebuilds)"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Builds the driver for `opts` and returns its folder.
 pub fn driver_dir(opts: roberta_cuda_emu::Options) -> crate::Result<PathBuf> {
     driver_dir_patched(opts, &[])
@@ -45,8 +68,9 @@ pub fn driver_dir(opts: roberta_cuda_emu::Options) -> crate::Result<PathBuf> {
 
 /// [`driver_dir`] with kernel files replaced (the mutation check's broken kernels).
 pub fn driver_dir_patched(opts: roberta_cuda_emu::Options, patches: &[(&str, &str)]) -> crate::Result<PathBuf> {
+    check_kernels_current()?;
     let nv = ensure_wheels()?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let t0 = std::time::Instant::now();
     let out = target.join(if patches.is_empty() { "cuda-emu" } else { "cuda-emu/mutants" });
     let dir = roberta_cuda_emu::build_patched(opts, &out, &nv.join("cuda_runtime/include"), patches)?;
@@ -102,8 +126,9 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     Ok(match st.code() {
         Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
         None => {
+            use std::os::unix::process::ExitStatusExt;
             eprintln!("emulate: {} was killed by a signal ({st})", a.command[0]);
-            ExitCode::from(134)
+            ExitCode::from(128u8.saturating_add(st.signal().unwrap_or(6) as u8))
         }
     })
 }

@@ -34,7 +34,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     crate::check_kernels::run(crate::check_kernels::Args::default())?;
     if !a.no_emulated {
         // The CUDA path on the emulated driver: 5 configurations, validate on every fixture, the mutants.
-        crate::emulated::run(crate::emulated::Args::default())?;
+        crate::emulated::run(crate::emulated::Args { seed: 1, no_mutants: false, only: None })?;
     }
     if a.fuzz_seconds > 0 {
         // every fuzz target for a bounded time (issue 8); ~4 min with the instrumented build on 2 cores

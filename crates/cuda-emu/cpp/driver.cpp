@@ -4,7 +4,9 @@
 // Device memory is host memory. Every stream operation runs at once on the calling thread (streams are
 // always idle afterwards), except while a stream captures: then kernels, device copies, memsets and event
 // records become graph nodes (kernel arguments copied at capture, as CUDA does) that cuGraphLaunch replays.
-// Calls CUDA forbids during a capture (synchronisation, host copies, allocation) invalidate it. A kernel
+// Calls CUDA forbids during a capture (synchronisation, host copies, allocation: stream-ordered allocation
+// nodes are not emulated) invalidate it, as does a launch that fails; the capture mode is not modelled (every
+// capture behaves as RELAXED, the mode the encoder uses). A kernel
 // that fails (illegal address, deadlock, divergent barrier, bad WMMA use) leaves a sticky error, as on a
 // GPU: every later call of the context returns it, until the primary context is released by all users.
 // A symbol cudarc asks for and this file lacks makes cudarc panic with "Missing symbol": add it here.
@@ -440,20 +442,25 @@ CUresult cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction f) {
 CUresult cuLaunchKernel(CUfunction fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned smem, CUstream s, void** params, void** extra) {
   CHECK_STICKY();
-  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  // A launch that fails inside a capture invalidates it, as CUDA does (no graph missing a node).
+  const auto bad = [s](CUresult r) {
+    if (capturing(s)) S(s)->invalid = true;
+    return r;
+  };
+  if (!fn) return bad(CUDA_ERROR_INVALID_HANDLE);
   auto* f = reinterpret_cast<Func*>(fn);
-  if (extra) return CUDA_ERROR_NOT_SUPPORTED;  // (cudarc passes `params`)
-  if (!params && emu::kernel_nparams(f->k) > 0) return CUDA_ERROR_INVALID_VALUE;
+  if (extra) return bad(CUDA_ERROR_NOT_SUPPORTED);  // (cudarc passes `params`)
+  if (!params && emu::kernel_nparams(f->k) > 0) return bad(CUDA_ERROR_INVALID_VALUE);
   if (!gx || !gy || !gz || !bx || !by || !bz || gx > 2147483647u || gy > 65535 || gz > 65535 || bx > 1024 ||
       by > 1024 || bz > 64 || (uint64_t)bx * by * bz > 1024) {
     fprintf(stderr, "emulated CUDA: launch of %s with grid (%u,%u,%u), block (%u,%u,%u): invalid configuration\n",
             emu::kernel_name(f->k), gx, gy, gz, bx, by, bz);
-    return CUDA_ERROR_INVALID_VALUE;
+    return bad(CUDA_ERROR_INVALID_VALUE);
   }
   if (smem > (unsigned)f->max_dyn_smem) {
     fprintf(stderr, "emulated CUDA: launch of %s with %u bytes of dynamic shared memory (limit %d)\n",
             emu::kernel_name(f->k), smem, f->max_dyn_smem);
-    return CUDA_ERROR_INVALID_VALUE;
+    return bad(CUDA_ERROR_INVALID_VALUE);
   }
   Node n{Node::KERNEL};
   n.f = f;

@@ -12,7 +12,11 @@
 // - __shared__ arrays are poisoned with NaN bytes at the start of each block (reads of shared memory
 //   nobody wrote show); device allocations are poisoned the same way when allocated.
 // - cp.async copies are queued per thread and performed at the wait_group that must complete them (the
-//   latest legal moment, so a missing wait shows).
+//   latest legal moment, so a missing wait shows); the destination turns to NaN bytes when the copy is
+//   issued (the earliest moment it may change, so a refill of a buffer other warps still read shows).
+// - Not seen: races between lanes inside one barrier interval (a lane runs to its next barrier without
+//   interleaving, so e.g. a non-atomic += by many lanes never loses an update), __launch_bounds__ (ignored),
+//   and anything about speed.
 // - Faults (SIGSEGV/SIGBUS) inside a kernel become CUDA_ERROR_ILLEGAL_ADDRESS naming the kernel, block,
 //   thread and the allocation nearest to the address; the bounds-checking build (EMU_CHECK_BOUNDS) puts
 //   each allocation against a guard page so that an access past its end faults. In every build each
@@ -36,6 +40,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -464,7 +469,7 @@ bool run_block(Worker& w, uint3 bid) {
 
 // ---- faults ----
 struct sigaction g_old_segv, g_old_bus;
-std::string describe_address(uintptr_t a);
+void describe_address(uintptr_t a, char* buf, size_t len);
 
 void on_fault(int sig, siginfo_t* si, void* uc) {
   Worker* w = t_worker;
@@ -480,16 +485,22 @@ void on_fault(int sig, siginfo_t* si, void* uc) {
     return;
   }
   const uintptr_t a = reinterpret_cast<uintptr_t>(si->si_addr);
-  std::string where;
-  for (int t = 0; t < w->nthreads && where.empty(); ++t) {
+  // No allocation here: the fault may come from a corrupted heap.
+  char where[320] = "";
+  bool stack = false;
+  for (int t = 0; t < w->nthreads && !stack; ++t) {
     const uintptr_t g = reinterpret_cast<uintptr_t>(w->stacks[t]);
-    if (a >= g && a < g + kPage) where = "stack overflow (more than 64 KiB of locals)";
+    stack = a >= g && a < g + kPage;
   }
-  if (where.empty()) where = a == 0 && si->si_code == SI_KERNEL ? std::string("general protection fault (a misaligned "
-                                                                              "vector access?)")
-                                                                : describe_address(a);
-  set_failure(*w, where.rfind("stack", 0) == 0 ? CUDA_ERROR_LAUNCH_FAILED : CUDA_ERROR_ILLEGAL_ADDRESS,
-              "%s access to 0x%lx: %s", sig == SIGSEGV ? "invalid" : "bus error on", (unsigned long)a, where.c_str());
+  if (stack) {
+    snprintf(where, sizeof where, "stack overflow (more than 64 KiB of locals)");
+  } else if (a == 0 && si->si_code == SI_KERNEL) {
+    snprintf(where, sizeof where, "general protection fault (a misaligned vector access?)");
+  } else {
+    describe_address(a, where, sizeof where);
+  }
+  set_failure(*w, stack ? CUDA_ERROR_LAUNCH_FAILED : CUDA_ERROR_ILLEGAL_ADDRESS, "%s access to 0x%lx: %s",
+              sig == SIGSEGV ? "invalid" : "bus error on", (unsigned long)a, where);
   siglongjmp(w->fault_jmp, 1);
 }
 
@@ -508,19 +519,15 @@ void install_fault_handler() {
 // Gives the calling thread what it needs to run blocks: fiber stacks, lanes, a signal stack.
 void prepare_worker(Worker& w, int threads) {
   if (!w.altstack) {
-    stack_t cur {};
-    sigaltstack(nullptr, &cur);
-    if (cur.ss_flags & SS_DISABLE) {
-      const size_t n = 64 << 10;
-      w.altstack = static_cast<char*>(mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-      if (w.altstack != MAP_FAILED) {
-        stack_t ss {};
-        ss.ss_sp = w.altstack;
-        ss.ss_size = n;
-        sigaltstack(&ss, nullptr);
-      }
-    } else {
-      w.altstack = reinterpret_cast<char*>(1);  // the thread has one already (Rust's)
+    // Our own signal stack (64 KiB) for the fault handler, whatever the thread had (Rust's is ~8 KiB).
+    const size_t n = 64 << 10;
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      stack_t ss {};
+      ss.ss_sp = p;
+      ss.ss_size = n;
+      sigaltstack(&ss, nullptr);
+      w.altstack = static_cast<char*>(p);
     }
   }
   if ((int)w.lanes.size() < threads) w.lanes.resize(threads);
@@ -530,7 +537,10 @@ void prepare_worker(Worker& w, int threads) {
       perror("emulated CUDA: mmap of a fiber stack");
       abort();
     }
-    mprotect(p, kPage, PROT_NONE);  // guard page: a stack overflow faults
+    if (mprotect(p, kPage, PROT_NONE) != 0) {  // guard page: a stack overflow faults
+      perror("emulated CUDA: mprotect of a fiber stack's guard page");
+      abort();
+    }
     w.stacks.push_back(static_cast<char*>(p));
   }
 }
@@ -611,7 +621,7 @@ void pool_loop() {
 int os_threads() {
   static const int n = [] {
     const char* e = getenv("ROBERTA_EMU_THREADS");
-    const int v = e ? atoi(e) : (int)std::thread::hardware_concurrency();
+    const int v = e ? atoi(e) : std::min(16, (int)std::thread::hardware_concurrency());
     return std::max(1, std::min(v, 64));
   }();
   return n;
@@ -803,6 +813,7 @@ void emu_asm(const char* tmpl, ...) {
       fail(CUDA_ERROR_MISALIGNED_ADDRESS, "cp.async of %d bytes from %p to shared %p: not aligned", size, src, dst);
     if (n && check_bounds() && !mem_range_ok(src, n))
       fail(CUDA_ERROR_ILLEGAL_ADDRESS, "cp.async reads %d bytes at %p, outside every allocation", n, src);
+    std::memset(dst, 0xFF, size);  // undefined until the wait: a read (or a refill race) before it sees NaN
     l.copies.push_back(Copy{dst, src, n, size, l.group});
     return;
   }
@@ -833,7 +844,8 @@ namespace {
 struct Alloc {
   size_t size;          // bytes asked for
   size_t redzone = 0;   // bytes after them holding kRedzoneByte, checked after every launch
-  char* map = nullptr;  // bounds build: the mapping (guard page, body, guard page)
+  size_t lead = 0;      // bounds build: red-zone bytes in front of the start (the page's slack)
+  char* map = nullptr;  // the mapping (bounds build: guard page, body, guard page)
   size_t map_len = 0;
 };
 constexpr unsigned char kRedzoneByte = 0xA5;
@@ -844,44 +856,44 @@ std::map<uintptr_t, Alloc>& g_allocs = *new std::map<uintptr_t, Alloc>;
 std::map<uintptr_t, Alloc>& g_freed = *new std::map<uintptr_t, Alloc>;
 std::deque<uintptr_t>& g_freed_order = *new std::deque<uintptr_t>;
 
-std::string describe_address(uintptr_t a) {
-  // Runs in the fault handler: no lock (the faulting thread may not hold it; a torn read only blurs a message).
-  char buf[256];
+void describe_address(uintptr_t a, char* buf, size_t len) {
+  // Runs in the fault handler: no lock (the faulting thread may not hold it; a torn read only blurs a message)
+  // and no allocation.
   auto near = [&](std::map<uintptr_t, Alloc>& m, const char* what) -> bool {
     auto it = m.upper_bound(a);
     if (it != m.begin()) {
       auto p = std::prev(it);
       if (a >= p->first && a < p->first + p->second.size) {
-        snprintf(buf, sizeof buf, "byte %lu of a %s %zu-byte allocation at 0x%lx", (unsigned long)(a - p->first), what,
+        snprintf(buf, len, "byte %lu of a %s %zu-byte allocation at 0x%lx", (unsigned long)(a - p->first), what,
                  p->second.size, (unsigned long)p->first);
         return true;
       }
       if (a >= p->first + p->second.size && a < p->first + p->second.size + 65536) {
-        snprintf(buf, sizeof buf, "%lu bytes past the end of a %s %zu-byte allocation at 0x%lx",
+        snprintf(buf, len, "%lu bytes past the end of a %s %zu-byte allocation at 0x%lx",
                  (unsigned long)(a - p->first - p->second.size), what, p->second.size, (unsigned long)p->first);
         return true;
       }
     }
     if (it != m.end() && it->first - a < 65536) {
-      snprintf(buf, sizeof buf, "%lu bytes before a %s %zu-byte allocation at 0x%lx", (unsigned long)(it->first - a), what,
+      snprintf(buf, len, "%lu bytes before a %s %zu-byte allocation at 0x%lx", (unsigned long)(it->first - a), what,
                it->second.size, (unsigned long)it->first);
       return true;
     }
     return false;
   };
-  if (near(g_allocs, "live")) return buf;
-  if (near(g_freed, "freed")) return buf;
-  return "not in or near any device allocation";
+  if (near(g_allocs, "live") || near(g_freed, "freed")) return;
+  snprintf(buf, len, "not in or near any device allocation");
 }
 }  // namespace
 
 int mem_alloc(size_t n, void** out) {
   if (n == 0) return CUDA_ERROR_INVALID_VALUE;  // as cuMemAlloc: a zero-size allocation is an error
   Alloc a{n};
-  void* p;
+  char* p;
   if (check_bounds()) {
     // The allocation ends at a guard page: a read or write past its end faults. Its start is 16-byte aligned
-    // (the widest vector the kernels use), so up to 15 bytes past an odd size are not caught.
+    // (the widest vector the kernels use): up to 15 bytes past an odd size, and the slack in front of the
+    // start, are red zones instead (writes there are caught after the launch, reads are not).
     const size_t len = (n + 15) / 16 * 16;
     const size_t body = (len + kPage - 1) / kPage * kPage;
     a.map_len = body + 2 * kPage;
@@ -893,13 +905,19 @@ int mem_alloc(size_t n, void** out) {
     }
     p = a.map + kPage + body - len;
     a.redzone = len - n;
+    a.lead = (size_t)(p - (a.map + kPage));
   } else {
-    p = aligned_alloc(256, (n + kRedzone + 255) / 256 * 256);
-    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-    a.redzone = kRedzone;
+    // Its own pages (not the malloc heap: a wild write must not corrupt what the fault handler needs),
+    // 256-byte aligned as cuMemAlloc's, then a red zone.
+    a.map_len = (n + kRedzone + kPage - 1) / kPage * kPage;
+    a.map = static_cast<char*>(mmap(nullptr, a.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (a.map == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+    p = a.map;
+    a.redzone = a.map_len - n < kRedzone ? a.map_len - n : kRedzone;
   }
   std::memset(p, 0xFF, n);  // device memory starts as garbage: NaN bytes make a read of it show
-  std::memset(static_cast<char*>(p) + n, kRedzoneByte, a.redzone);
+  std::memset(p + n, kRedzoneByte, a.redzone);
+  std::memset(p - a.lead, kRedzoneByte, a.lead);
   std::lock_guard<std::mutex> lk(g_mem_mu);
   g_allocs[reinterpret_cast<uintptr_t>(p)] = a;
   *out = p;
@@ -913,7 +931,7 @@ int mem_free(void* p) {
   Alloc a = it->second;
   g_allocs.erase(it);
   if (!check_bounds()) {
-    free(p);
+    munmap(a.map, a.map_len);
     return CUDA_SUCCESS;
   }
   // Keep the range reserved and inaccessible (its memory is released): a use after free faults.
@@ -934,19 +952,22 @@ int mem_free(void* p) {
 bool redzones_intact(std::string* why) {
   std::lock_guard<std::mutex> lk(g_mem_mu);
   for (auto& [start, a] : g_allocs) {
-    const unsigned char* z = reinterpret_cast<const unsigned char*>(start) + a.size;
-    for (size_t i = 0; i < a.redzone; ++i) {
-      if (z[i] != kRedzoneByte) {
-        size_t last = i;
-        for (size_t j = i; j < a.redzone; ++j)
-          if (z[j] != kRedzoneByte) last = j;
-        char buf[256];
-        snprintf(buf, sizeof buf, "wrote past the end of a %zu-byte allocation at 0x%lx (bytes %zu..%zu after its end "
-                 "changed)", a.size, (unsigned long)start, i, last);
-        *why = buf;
-        std::memset(const_cast<unsigned char*>(z), kRedzoneByte, a.redzone);  // report it once
-        return false;
-      }
+    unsigned char* after = reinterpret_cast<unsigned char*>(start) + a.size;
+    unsigned char* before = reinterpret_cast<unsigned char*>(start) - a.lead;
+    for (auto [z, n, where] : {std::make_tuple(after, a.redzone, "past the end"), std::make_tuple(before, a.lead, "before the start")}) {
+      size_t first = n, last = 0;
+      for (size_t i = 0; i < n; ++i)
+        if (z[i] != kRedzoneByte) {
+          first = std::min(first, i);
+          last = i;
+        }
+      if (first == n) continue;
+      char buf[256];
+      snprintf(buf, sizeof buf, "wrote %s of a %zu-byte allocation at 0x%lx (red-zone bytes %zu..%zu changed)", where,
+               a.size, (unsigned long)start, first, last);
+      *why = buf;
+      std::memset(z, kRedzoneByte, n);  // report it once
+      return false;
     }
   }
   return true;

@@ -95,18 +95,22 @@ pub fn build_patched(opts: Options, out_root: &Path, cuda_include: &Path, patche
         log: e.to_string(),
     })?;
     let units = units(patches)?;
-    let mut h = Fnv::new();
-    h.add(&String::from_utf8_lossy(&version.stdout));
-    h.add(&format!("{opts:?}{:?}", flags(opts)));
-    for (n, s) in SOURCES {
-        h.add(n);
-        h.add(s);
+    // Every input, NUL-separated: the compiler, the flags, this CPU's features (-march=native), the sources.
+    let mut key: Vec<u8> = version.stdout.clone();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags_line = cpu.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    for part in [format!("{opts:?}{:?}", flags(opts)), flags_line.to_string()] {
+        key.push(0);
+        key.extend(part.bytes());
     }
-    for (n, s) in &units {
-        h.add(n);
-        h.add(s);
+    for (n, s) in SOURCES.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(units.iter().cloned()) {
+        key.push(0);
+        key.extend(n.bytes());
+        key.push(0);
+        key.extend(s.bytes());
     }
-    let name = format!("sm{}{}-{:016x}", opts.sm, if opts.check_bounds { "-bounds" } else { "" }, h.0);
+    let hash = roberta_gpu::compile::fnv1a64(&key);
+    let name = format!("sm{}{}-{hash:016x}", opts.sm, if opts.check_bounds { "-bounds" } else { "" });
     let dir = out_root.join(&name);
     let lib = dir.join("libcuda.so");
     if lib.exists() {
@@ -159,7 +163,7 @@ pub fn build_patched(opts: Options, out_root: &Path, cuda_include: &Path, patche
 /// Compiler flags of every translation unit.
 fn flags(opts: Options) -> Vec<String> {
     let mut f: Vec<String> = [
-        "-std=gnu++17", "-O2", "-march=x86-64-v3", "-fPIC", "-fno-strict-aliasing", "-Wall", "-Wno-unknown-pragmas",
+        "-std=gnu++17", "-O2", "-march=native", "-fPIC", "-fno-strict-aliasing", "-Wall", "-Wno-unknown-pragmas",
         "-Wno-unused-variable", "-Wno-unused-function", "-Wno-unused-but-set-variable",
     ]
     .iter()
@@ -214,18 +218,5 @@ fn run_parallel(jobs: Vec<Command>) -> Result<(), Error> {
     match first_err.into_inner().unwrap() {
         Some(e) => Err(e),
         None => Ok(()),
-    }
-}
-
-/// FNV-1a, 64 bit: a stable content hash (the build folder's name).
-struct Fnv(u64);
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn add(&mut self, s: &str) {
-        for b in s.bytes().chain([0xff]) {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
     }
 }
