@@ -98,6 +98,7 @@ pub fn run(bins: &[(String, PathBuf)], seed: u64, logs: &Path, baseline: bool) -
     let mut lines = Vec::new();
     if baseline {
         let mut filters: Vec<&str> = MUTANTS.iter().map(|m| m.filter).collect();
+        filters.sort_unstable();
         filters.dedup();
         for (opts, order) in trials(seed) {
             for f in &filters {

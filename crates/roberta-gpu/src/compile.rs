@@ -68,8 +68,13 @@ pub struct Compiled {
 /// `ROBERTA_CUDA_INCLUDE` is prepended, never a replacement: a folder it names that lacks a header still
 /// leaves the defaults to find it.
 pub fn include_dirs() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = match std::env::var_os("ROBERTA_CUDA_INCLUDE") {
-        Some(v) => std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect(),
+    include_dirs_with(std::env::var_os("ROBERTA_CUDA_INCLUDE").as_deref())
+}
+
+/// [`include_dirs`] with the value of `ROBERTA_CUDA_INCLUDE` given (tests need not touch the environment).
+fn include_dirs_with(extra: Option<&std::ffi::OsStr>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = match extra {
+        Some(v) => std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect(),
         None => Vec::new(),
     };
     let mut defaults = Vec::new();
@@ -510,15 +515,9 @@ gemm.cu(12): warning #177-D: variable \"x\" was declared but never referenced\n"
 
     #[test]
     fn cuda_include_is_prepended_to_the_defaults() {
-        // one test touches the variable, so no other test of this binary sees it change
         let d = temp_dir("include");
-        let before = {
-            std::env::remove_var("ROBERTA_CUDA_INCLUDE");
-            include_dirs()
-        };
-        std::env::set_var("ROBERTA_CUDA_INCLUDE", std::env::join_paths([&d]).unwrap());
-        let with = include_dirs();
-        std::env::remove_var("ROBERTA_CUDA_INCLUDE");
+        let before = include_dirs_with(None);
+        let with = include_dirs_with(Some(&std::env::join_paths([&d]).unwrap()));
         assert_eq!(with[0], d);
         assert_eq!(&with[1..], &before[..], "the defaults stay, after it");
         std::fs::remove_dir_all(&d).unwrap();
