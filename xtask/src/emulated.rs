@@ -320,7 +320,7 @@ fn pipeline_commands(logs: &Path) -> crate::Result<Vec<String>> {
         if !out.status.success() || !err.contains(want) {
             return Err(format!("{cmd} --device {device} failed or did not say `{want}`:\n{}", tail(&log, 10)).into());
         }
-        Ok(String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l)).collect::<Result<_, _>>()?)
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?)
     };
     let mut lines = Vec::new();
     for (cmd, model) in [("fill-mask", "tiny-mlm"), ("ner", "tiny-ner"), ("classify", "tiny-cls"), ("embed", "tiny-mlm")] {
