@@ -28,32 +28,30 @@ enum { EMU_LOAD_A = 1, EMU_LOAD_B, EMU_LOAD_C, EMU_STORE_C, EMU_FILL, EMU_MMA };
 inline void emu_cvt16(float* d, const __half* s) {
   for (int t = 0; t < 16; ++t) d[t] = __half2float(s[t]);
 }
+// d[r*16 + c] = element (r, c) of the 16×16 tile at p: row-major p[r*ldm + c], col-major p[c*ldm + r]. An A
+// fragment is (i, k), a B fragment (k, j): the same load serves both (the source rows read contiguously).
+inline void emu_load_tile(float* d, const __half* p, unsigned ldm, bool row_major) {
+  if (row_major) {
+    for (int r = 0; r < 16; ++r) emu_cvt16(d + r * 16, p + (size_t)r * ldm);
+  } else {
+    float t[16];
+    for (int c = 0; c < 16; ++c) {
+      emu_cvt16(t, p + (size_t)c * ldm);
+      for (int r = 0; r < 16; ++r) d[r * 16 + c] = t[r];
+    }
+  }
+}
 template <class L>
 inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, __half, L>& a, const __half* p, unsigned ldm) {
   constexpr bool row = std::is_same<L, row_major>::value;
   emu::wmma_call(EMU_LOAD_A, p, ldm, row, 32, 16 / sizeof(__half));
-  if (emu::g_thread->lane != 0) return;
-  if (row) {
-    for (int i = 0; i < 16; ++i) emu_cvt16(a.emu_tile + i * 16, p + (size_t)i * ldm);
-  } else {
-    for (int k = 0; k < 16; ++k)
-      for (int i = 0; i < 16; ++i) a.emu_tile[i * 16 + k] = __half2float(p[(size_t)k * ldm + i]);
-  }
+  if (emu::g_thread->lane == 0) emu_load_tile(a.emu_tile, p, ldm, row);
 }
 template <class L>
 inline void load_matrix_sync(fragment<matrix_b, 16, 16, 16, __half, L>& b, const __half* p, unsigned ldm) {
   constexpr bool row = std::is_same<L, row_major>::value;
   emu::wmma_call(EMU_LOAD_B, p, ldm, row, 32, 16 / sizeof(__half));
-  if (emu::g_thread->lane != 0) return;
-  if (row) {
-    for (int k = 0; k < 16; ++k) emu_cvt16(b.emu_tile + k * 16, p + (size_t)k * ldm);
-  } else {
-    float t[16];
-    for (int j = 0; j < 16; ++j) {
-      emu_cvt16(t, p + (size_t)j * ldm);
-      for (int k = 0; k < 16; ++k) b.emu_tile[k * 16 + j] = t[k];
-    }
-  }
+  if (emu::g_thread->lane == 0) emu_load_tile(b.emu_tile, p, ldm, row);
 }
 inline void load_matrix_sync(emu_acc& c, const float* p, unsigned ldm, layout_t l) {
   emu::wmma_call(EMU_LOAD_C, p, ldm, l, 32, 16 / sizeof(float));
