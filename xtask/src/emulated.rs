@@ -6,7 +6,7 @@ use crate::check_kernels::root;
 use crate::emulate;
 use roberta_cuda_emu::Options;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 /// Arguments of `cargo xtask emulated-tests`.
@@ -43,28 +43,15 @@ impl Config {
 
 /// The test binaries that need a GPU, by target name, built by `cargo test --no-run`.
 pub fn gpu_test_binaries() -> crate::Result<Vec<(String, PathBuf)>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root())
-        .args(["test", "--release", "--no-run", "--message-format=json"])
-        .args(["-p", "roberta-gpu", "--test", "gpu_kernels"])
-        .args(["-p", "roberta-tests", "--test", "gpu_encoder", "--test", "gpu_pipelines"])
-        .args(["-p", "roberta-cuda-emu", "--test", "driver"])
-        .stdout(Stdio::piped());
-    eprintln!("+ {cmd:?}");
-    let out = cmd.output()?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?} failed: {}", out.status).into());
-    }
-    let mut v = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if j["reason"] == "compiler-artifact" && j["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "test")) {
-            if let (Some(exe), Some(name)) = (j["executable"].as_str(), j["target"]["name"].as_str()) {
-                v.push((name.to_string(), PathBuf::from(exe)));
-            }
-        }
-    }
+    let args = [
+        "test", "--release", "--no-run", "-p", "roberta-gpu", "--test", "gpu_kernels", "-p", "roberta-tests", "--test",
+        "gpu_encoder", "--test", "gpu_pipelines", "-p", "roberta-cuda-emu", "--test", "driver",
+    ];
+    let mut v: Vec<(String, PathBuf)> = crate::test::cargo_executables(&args)?
+        .into_iter()
+        .filter(|a| a.kinds.iter().any(|k| k == "test"))
+        .map(|a| (a.name, a.exe))
+        .collect();
     v.sort();
     for want in ["driver", "gpu_encoder", "gpu_kernels", "gpu_pipelines"] {
         if !v.iter().any(|(n, _)| n == want) {
@@ -202,8 +189,10 @@ pub fn run(a: Args) -> crate::Result<()> {
     if let Some(o) = a.only.as_deref().filter(|o| !["configs", "validate", "runner", "mutants"].contains(o)) {
         return Err(format!("--only {o}: configs, validate, runner or mutants").into());
     }
+    let listed: Vec<Vec<String>> = bins.iter().map(|(_, exe)| list_tests(exe)).collect::<crate::Result<_>>()?;
     for (i, c) in configs(seed).into_iter().filter(|_| step("configs")).enumerate() {
-        for (name, exe) in &bins {
+        let dir = emulate::driver_dir(c.opts)?;
+        for ((name, exe), tests) in bins.iter().zip(&listed) {
             // The pipeline comparison (the slowest file) runs in the full configurations only.
             if name == "gpu_pipelines" && !c.full {
                 continue;
@@ -214,8 +203,8 @@ pub fn run(a: Args) -> crate::Result<()> {
             for t in skip {
                 args.extend(["--skip".into(), t.to_string()]);
             }
-            let expected = list_tests(exe)?.iter().filter(|t| !skip.iter().any(|s| t.contains(s))).count();
-            let r = run_binary(&emulate::driver_dir(c.opts)?, c.opts, &c.order, exe, &args, &log, BINARY_LIMIT_S)?;
+            let expected = tests.iter().filter(|t| !skip.iter().any(|s| t.contains(s))).count();
+            let r = run_binary(&dir, c.opts, &c.order, exe, &args, &log, BINARY_LIMIT_S)?;
             let status = if r.timed_out {
                 "TIMED OUT".to_string()
             } else if !r.ok {
@@ -264,6 +253,7 @@ pub fn run(a: Args) -> crate::Result<()> {
 /// `xtask validate --device cuda` on every fixture with a reference, under the emulator (sm_90).
 fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
     let xtask = xtask_exe()?;
+    let dir = emulate::driver_dir(Options::default())?;
     let fx = root().join("tests/fixtures");
     let mut lines = Vec::new();
     for (model, reference) in [
@@ -280,7 +270,7 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
         .map(|s| s.to_string())
         .collect();
         let log = logs.join(format!("validate-{model}.log"));
-        let r = run_binary(&emulate::driver_dir(Options::default())?, Options::default(), "forward", &xtask, &args, &log, 120)?;
+        let r = run_binary(&dir, Options::default(), "forward", &xtask, &args, &log, 120)?;
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if !r.ok || !text.contains("device: emulated sm_90") {
             return Err(format!("{model}: failed\n{}", tail(&log, 20)).into());
@@ -295,6 +285,7 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
 /// the same top token, entities (label and span), top label, and embeddings with cosine ≥ 0.999.
 fn pipeline_commands(logs: &Path) -> crate::Result<Vec<String>> {
     let xtask = xtask_exe()?;
+    let dir = emulate::driver_dir(Options::default())?;
     let fx = root().join("tests/fixtures/models");
     let input = logs.join("pipeline-input.jsonl");
     let texts = [
@@ -310,7 +301,7 @@ fn pipeline_commands(logs: &Path) -> crate::Result<Vec<String>> {
             .collect();
         let log = logs.join(format!("runner-{cmd}-{device}.log"));
         let out = if device == "cuda" {
-            let mut c = emulate::command(Options::default(), "forward", &xtask.to_string_lossy(), &args)?;
+            let mut c = emulate::command_with(&dir, Options::default(), "forward", &xtask.to_string_lossy(), &args)?;
             c.stderr(std::fs::File::create(&log)?).output()?
         } else {
             Command::new(&xtask).args(&args).stderr(std::fs::File::create(&log)?).output()?

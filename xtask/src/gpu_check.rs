@@ -16,7 +16,7 @@
 use crate::check_kernels::{ensure_wheels, nvrtc_check_cmd, root};
 use crate::test::run_cmd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 /// Arguments of `cargo xtask gpu-check`.
 #[derive(clap::Args, Debug)]
@@ -78,23 +78,10 @@ fn check_cubin_names(dir: &Path, arch: &str) -> crate::Result<()> {
 
 /// Runs a cargo build with JSON messages and copies each executable artifact into bundle/bin.
 fn build(args: &[&str], bundle: &Path) -> crate::Result<Vec<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(args).arg("--message-format=json").stdout(Stdio::piped());
-    eprintln!("+ {cmd:?}");
-    let out = cmd.output()?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?} failed: {}", out.status).into());
-    }
     let mut names = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if v["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let Some(exe) = v["executable"].as_str() else { continue };
-        let name = v["target"]["name"].as_str().unwrap_or("bin").replace('-', "_");
-        std::fs::copy(exe, bundle.join("bin").join(&name))?;
+    for a in crate::test::cargo_executables(args)? {
+        let name = a.name.replace('-', "_");
+        std::fs::copy(&a.exe, bundle.join("bin").join(&name))?;
         names.push(name);
     }
     Ok(names)
@@ -330,6 +317,7 @@ fn dir_size(p: &Path) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     fn stub(path: &Path, body: &str) {
         use std::os::unix::fs::PermissionsExt;

@@ -27,6 +27,40 @@ pub fn run_cmd(cmd: &mut Command) -> crate::Result<()> {
     Ok(())
 }
 
+/// One executable cargo built, from its `--message-format=json` messages.
+pub struct Artifact {
+    /// The target's name (e.g. `gpu_kernels`, `nvrtc-check`).
+    pub name: String,
+    /// The target's kinds (`test`, `bin`, `bench`, …).
+    pub kinds: Vec<String>,
+    /// Where the executable is.
+    pub exe: std::path::PathBuf,
+}
+
+/// Runs `cargo ARGS --message-format=json` in the workspace root (printed first) and returns the
+/// executables it built.
+pub fn cargo_executables(args: &[&str]) -> crate::Result<Vec<Artifact>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate::check_kernels::root()).args(args).arg("--message-format=json").stdout(std::process::Stdio::piped());
+    eprintln!("+ {cmd:?}");
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", out.status).into());
+    }
+    let mut v = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if j["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let (Some(exe), Some(name)) = (j["executable"].as_str(), j["target"]["name"].as_str()) else { continue };
+        let kinds = j["target"]["kind"].as_array().map_or(Vec::new(), |k| k.iter().filter_map(|x| x.as_str().map(String::from)).collect());
+        v.push(Artifact { name: name.to_string(), kinds, exe: exe.into() });
+    }
+    Ok(v)
+}
+
 /// Runs the suite.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
