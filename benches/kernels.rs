@@ -135,13 +135,13 @@ fn bench_attention(c: &mut Criterion, g: &Gpu, blas: &CudaBlas) {
         let mut out = g.zeros::<f16>(tokens * hidden).unwrap();
         let mut s = g.zeros::<f16>(batch * heads * t * t).unwrap();
         let off = g.seq_offsets(&vec![t; batch]).unwrap();
-        let fused = time_ms(g, 20, || g.attention(&qkv, &mut out, &off, None, heads, 0.125).unwrap());
+        let fused = time_ms(g, 20, || g.attention(&qkv, &mut out, &off, None, heads, 64, 0.125).unwrap());
         let unfused = time_ms(g, 20, || unfused_attention(g, blas, &qkv, &mut s, &mut out, batch, t, heads));
         println!("{:<22} {:>12.3} {:>12.3} {:>7.2}×", format!("{batch}×{t}"), fused, unfused, unfused / fused);
         group.throughput(Throughput::Elements(4 * (batch * heads * t * t * 64) as u64));
         group.bench_function(format!("fused/{batch}x{t}"), |b| {
             b.iter(|| {
-                g.attention(&qkv, &mut out, &off, None, heads, 0.125).unwrap();
+                g.attention(&qkv, &mut out, &off, None, heads, 64, 0.125).unwrap();
                 g.sync().unwrap()
             })
         });

@@ -25,9 +25,14 @@ fn load(dir: &Path) -> Result<RobertaModel, EncoderError> {
     RobertaModel::load(&cfg, &w)
 }
 
+/// The error of loading `dir`, which must be the same whether the checkpoint is read whole first (`Weights`) or
+/// streamed tensor by tensor from its file (`RobertaModel::load_dir`, the path `Model::load` takes).
 fn load_err(dir: &Path) -> String {
     let e = load(dir).err().expect("loading a corrupted model must fail");
+    let streamed = Config::from_file(&dir.join("config.json")).and_then(|cfg| RobertaModel::load_dir(&cfg, dir));
+    let s = streamed.err().expect("the streaming load of a corrupted model must fail too");
     std::fs::remove_dir_all(dir).ok();
+    assert_eq!(e.to_string(), s.to_string(), "the whole and the streaming load disagree");
     e.to_string()
 }
 
@@ -222,4 +227,27 @@ fn pickle_storage_claims_more_than_the_archive_holds() {
     std::fs::write(d.join("pytorch_model.bin"), &b).unwrap();
     let e = load_err(&d);
     assert!(e.contains("roberta.embeddings.word_embeddings.weight") && e.contains("claims"), "{e}");
+}
+
+/// `tie_word_embeddings: false` reads the decoder from `lm_head.decoder.weight`: a checkpoint without it (tiny-d64
+/// saves only the tied embeddings) is a missing tensor, not a silently tied decoder.
+#[test]
+fn untied_decoder_must_be_in_the_checkpoint() {
+    let d = roberta_tests::fixture_copy("models/tiny-d64", &[]);
+    let dir = d.clone();
+    let model = |dir: &Path| roberta::Model::load(dir, roberta::Device::Cpu).map(|_| ());
+    model(&dir).expect("tied: loads");
+    edit_config(&dir, "tie_word_embeddings", false.into());
+    let e = model(&dir).err().expect("untied without lm_head.decoder.weight must fail").to_string();
+    assert!(e.contains("missing tensor lm_head.decoder.weight") && e.contains("model.safetensors"), "{e}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// A `model_type` the engine does not implement (BERT: other positions and token types) is refused by name.
+#[test]
+fn unsupported_model_type_is_refused() {
+    let d = temp_copy("tiny-cls", "bert");
+    edit_config(&d, "model_type", "bert".into());
+    let e = load_err(&d);
+    assert!(e.contains("config.json") && e.contains("unsupported model_type = \"bert\""), "{e}");
 }

@@ -24,7 +24,12 @@ fn long_text(tail: &str) -> String {
 }
 
 fn tokens(m: &Model, text: &str) -> usize {
-    m.tokenizer.encode(text).ids.len()
+    m.tokenizer().unwrap().encode(text).ids.len()
+}
+
+/// Every text's (value, warning), each result unwrapped.
+fn pairs<T>(results: Vec<roberta::Result<roberta::Output<T>>>) -> Vec<(T, Option<String>)> {
+    results.into_iter().map(|r| r.map(|o| (o.value, o.warning)).unwrap()).collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -38,7 +43,7 @@ fn long_text_ner_windows_and_finds_entities_in_the_last_window() {
     let text = long_text(TAIL);
     let n = tokens(ner.model(), &text);
     assert!((1900..2300).contains(&n), "{n} tokens");
-    let ents = ner.run(&[&text]).remove(0).expect("a long text is windowed, not an error");
+    let ents = ner.run(&[&text]).remove(0).expect("a long text is windowed, not an error").value;
     let tail_start = text.chars().count() - TAIL.chars().count();
     let last: Vec<_> = ents.iter().filter(|e| e.start >= tail_start).collect();
     assert!(!last.is_empty(), "no entity in the last window: {ents:?}");
@@ -48,7 +53,7 @@ fn long_text_ner_windows_and_finds_entities_in_the_last_window() {
         assert!(TAIL.contains(word.trim()), "{e:?} points at {word:?}");
     }
     // The same entities as the tail sentence alone, shifted.
-    let alone = ner.run(&[TAIL]).remove(0).unwrap();
+    let alone = ner.run(&[TAIL]).remove(0).unwrap().value;
     assert_eq!(last.len(), alone.len(), "{last:?} vs {alone:?}");
     for (a, b) in last.iter().zip(&alone) {
         assert_eq!((a.start - tail_start, a.end - tail_start), (b.start, b.end));
@@ -60,12 +65,12 @@ fn long_text_ner_windows_and_finds_entities_in_the_last_window() {
 fn long_text_embeddings_window_and_cls_warns() {
     let m = model("tiny-cls");
     let text = long_text(TAIL);
-    let mean = Embedder::new(m, Pooling::Mean, false);
-    let (v, w) = mean.run(&[&text]).unwrap().remove(0);
+    let mean = Embedder::new(m, Pooling::Mean, false).unwrap();
+    let (v, w) = pairs(mean.run(&[&text])).remove(0);
     assert!(w.is_none(), "mean pooling covers every window: {w:?}");
     assert!(v.iter().all(|x| x.is_finite()) && v.iter().any(|&x| x != 0.0));
-    let cls = Embedder::new(model("tiny-cls"), Pooling::Cls, false);
-    let (v, w) = cls.run(&[&text]).unwrap().remove(0);
+    let cls = Embedder::new(model("tiny-cls"), Pooling::Cls, false).unwrap();
+    let (v, w) = pairs(cls.run(&[&text])).remove(0);
     assert!(w.expect("cls pooling of a long text warns").contains("windows"));
     assert!(v.iter().all(|x| x.is_finite()));
 }
@@ -74,11 +79,11 @@ fn long_text_embeddings_window_and_cls_warns() {
 fn long_text_classifier_truncates_with_a_warning() {
     let c = Classifier::new(model("tiny-cls"), None).unwrap();
     let text = long_text(TAIL);
-    let (labels, w) = c.run(&[&text, TAIL]).unwrap().into_iter().next().unwrap();
+    let (labels, w) = pairs(c.run(&[&text, TAIL])).into_iter().next().unwrap();
     assert!(w.expect("truncation is reported").contains("truncated to the model's 512"));
     let sum: f32 = labels.iter().map(|l| l.score).sum();
     assert!((sum - 1.0).abs() < 1e-4 || labels.len() == 1, "{labels:?}");
-    assert!(c.run(&[TAIL]).unwrap()[0].1.is_none());
+    assert!(pairs(c.run(&[TAIL]))[0].1.is_none());
 }
 
 #[test]
@@ -91,7 +96,7 @@ fn long_text_fill_mask_truncates_with_a_warning_or_says_the_mask_was_cut() {
     let late = out.pop().unwrap();
     let early = out.pop().unwrap().expect("a mask before the cut is predicted");
     assert!(early.warning.expect("truncation is reported").contains("truncated"));
-    assert_eq!(early.masks[0].len(), 3);
+    assert_eq!(early.value[0].len(), 3);
     let e = late.expect_err("a mask past the cut cannot be predicted");
     assert!(e.to_string().contains("past the cut"), "{e}");
     assert!(short.warning.is_none());
@@ -102,28 +107,28 @@ fn empty_whitespace_and_special_only_texts() {
     let odd = ["", " ", "   \t\n  ", "\u{3000}\u{a0}", "<s></s>", "<pad><pad>", "<s><mask></s>", "<unk>"];
     let ner = Ner::new(model("tiny-ner"), Aggregation::None).unwrap();
     for (t, r) in odd.iter().zip(ner.run(&odd)) {
-        let ents = r.unwrap_or_else(|e| panic!("ner on {t:?}: {e}"));
+        let ents = r.unwrap_or_else(|e| panic!("ner on {t:?}: {e}")).value;
         assert!(ents.iter().all(|e| e.start <= e.end && e.end <= t.chars().count()), "{t:?}: {ents:?}");
     }
     let c = Classifier::new(model("tiny-cls"), None).unwrap();
-    for (t, (labels, w)) in odd.iter().zip(c.run(&odd).unwrap()) {
+    for (t, (labels, w)) in odd.iter().zip(pairs(c.run(&odd))) {
         assert!(w.is_none() && labels.iter().all(|l| l.score.is_finite()), "{t:?}");
     }
     for pooling in [Pooling::Mean, Pooling::Cls] {
-        let emb = Embedder::new(model("tiny-cls"), pooling, true);
-        for (t, (v, _)) in odd.iter().zip(emb.run(&odd).unwrap()) {
+        let emb = Embedder::new(model("tiny-cls"), pooling, true).unwrap();
+        for (t, (v, _)) in odd.iter().zip(pairs(emb.run(&odd))) {
             assert!(v.iter().all(|x| x.is_finite()), "{t:?} {pooling:?}");
         }
     }
     let fm = FillMask::new(model("tiny-mlm"), 2).unwrap();
     for (t, r) in odd.iter().zip(fm.run(&odd)) {
         match r {
-            Ok(o) => assert!(t.contains("<mask>") && o.masks.len() == 1, "{t:?}"),
+            Ok(o) => assert!(t.contains("<mask>") && o.value.len() == 1, "{t:?}"),
             Err(e) => assert!(!t.contains("<mask>") && e.to_string().contains("no mask"), "{t:?}: {e}"),
         }
     }
     assert_eq!(fm.run(&[]).len(), 0);
-    assert!(ner.run(&[]).is_empty() && c.run(&[]).unwrap().is_empty());
+    assert!(ner.run(&[]).is_empty() && c.run(&[]).is_empty());
 }
 
 /// A text of exactly `n` tokens with `<s>`/`</s>` (n ≥ 3), built from single-token words.
@@ -141,23 +146,23 @@ fn batch_mixing_lengths_1_and_512_matches_each_alone() {
     let m = model("tiny-cls");
     let long = text_of_tokens(&m, 512, " y");
     let texts = ["", "a", long.as_str(), "fiebre"];
-    let emb = Embedder::new(m, Pooling::Mean, false);
-    let batch = emb.run(&texts).unwrap();
+    let emb = Embedder::new(m, Pooling::Mean, false).unwrap();
+    let batch = pairs(emb.run(&texts));
     for (t, (v, w)) in texts.iter().zip(&batch) {
-        let (alone, _) = emb.run(&[t]).unwrap().remove(0);
+        let (alone, _) = pairs(emb.run(&[t])).remove(0);
         assert!(w.is_none());
         assert!(max_abs_diff(v, &alone) <= 1e-5, "{} tokens: {}", t.len(), max_abs_diff(v, &alone));
     }
     let c = Classifier::new(model("tiny-cls"), None).unwrap();
-    let batch = c.logits(&texts).unwrap();
+    let batch = pairs(c.logits(&texts));
     for (t, (l, _)) in texts.iter().zip(&batch) {
-        assert!(max_abs_diff(l, &c.logits(&[t]).unwrap()[0].0) <= 1e-5, "{t:?}");
+        assert!(max_abs_diff(l, &pairs(c.logits(&[t]))[0].0) <= 1e-5, "{t:?}");
     }
     let ner = Ner::new(model("tiny-ner"), Aggregation::None).unwrap();
     let long = text_of_tokens(ner.model(), 512, " y");
     let texts = ["x", long.as_str(), TAIL];
     for (t, r) in texts.iter().zip(ner.run(&texts)) {
-        let (b, a) = (r.unwrap(), ner.run(&[t]).remove(0).unwrap());
+        let (b, a) = (r.unwrap().value, ner.run(&[t]).remove(0).unwrap().value);
         assert_eq!(b.len(), a.len());
         for (x, y) in b.iter().zip(&a) {
             assert_eq!((x.start, x.end, &x.label), (y.start, y.end, &y.label));
@@ -170,7 +175,7 @@ fn batch_mixing_lengths_1_and_512_matches_each_alone() {
     for (t, r) in texts.iter().zip(fm.run(&texts)) {
         let (b, a) = (r.unwrap(), fm.run(&[t]).remove(0).unwrap());
         assert!(b.warning.is_none());
-        for (x, y) in b.masks[0].iter().zip(&a.masks[0]) {
+        for (x, y) in b.value[0].iter().zip(&a.value[0]) {
             assert_eq!(x.token, y.token);
             assert!((x.score - y.score).abs() <= 1e-5);
         }
@@ -234,17 +239,17 @@ fn one_model_shared_by_8_threads_gives_the_single_thread_results() {
 fn a_tiny_memory_limit_splits_batches_without_changing_results() {
     let texts: Vec<String> = (1..12).map(|i| FILLER.repeat(i)).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let free = Embedder::new(model("tiny-cls"), Pooling::Mean, false);
+    let free = Embedder::new(model("tiny-cls"), Pooling::Mean, false).unwrap();
     let mut m = model("tiny-cls");
-    m.memory_limit_bytes = Some(1);
+    m.set_memory_limit_bytes(Some(1));
     let lens: Vec<usize> = refs.iter().map(|t| tokens(&m, t)).collect();
     assert_eq!(m.batch_plan(&lens).len(), refs.len(), "a 1-byte limit runs one sequence per pass");
-    m.memory_limit_bytes = Some(m.activation_bytes(3, 200));
+    m.set_memory_limit_bytes(Some(m.activation_bytes(3, 200)));
     let plan = m.batch_plan(&lens);
-    assert!(plan.len() > 1 && plan.iter().all(|r| r.len() == 1 || m.activation_bytes(r.len(), lens[r.clone()].iter().copied().max().unwrap()) <= m.memory_limit_bytes.unwrap()));
-    m.memory_limit_bytes = Some(1);
-    let limited = Embedder::new(m, Pooling::Mean, false);
-    for ((a, _), (b, _)) in free.run(&refs).unwrap().iter().zip(&limited.run(&refs).unwrap()) {
+    assert!(plan.len() > 1 && plan.iter().all(|r| r.len() == 1 || m.activation_bytes(r.len(), lens[r.clone()].iter().copied().max().unwrap()) <= m.memory_limit_bytes().unwrap()));
+    m.set_memory_limit_bytes(Some(1));
+    let limited = Embedder::new(m, Pooling::Mean, false).unwrap();
+    for ((a, _), (b, _)) in pairs(free.run(&refs)).iter().zip(&pairs(limited.run(&refs))) {
         assert!(max_abs_diff(a, b) <= 1e-5);
     }
 }

@@ -1,9 +1,9 @@
 //! Hostile files (issue 8): checkpoints whose headers claim huge tensors are refused before anything is allocated
 //! (a counting allocator records the largest single allocation), and every input the fuzzers of tests/fuzz
 //! crashed on stays here as a regression test, next to the fix it needed.
-use roberta_encoder::weights::safetensors::SafetensorsFile;
-use roberta_encoder::weights::torch_write::{torch_zip_bytes, zip_stored, TorchRecord};
-use roberta_encoder::weights::{pickle, torch_zip};
+use roberta_checkpoint::safetensors::SafetensorsFile;
+use roberta_checkpoint::torch_write::{torch_zip_bytes, zip_stored, TorchRecord};
+use roberta_checkpoint::{pickle, torch_zip};
 use roberta_encoder::{Config, DType};
 use roberta_tests::scratch_dir;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -181,9 +181,9 @@ fn pickle_nested_two_million_deep_does_not_overflow_the_stack() {
     p.extend(std::iter::repeat_n(0x85u8, 2_000_000));
     p.push(b'.');
     let path = Path::new("deep.pkl");
-    let r = roberta_encoder::weights::pickle::unpickle(&p, path);
+    let r = roberta_checkpoint::pickle::unpickle(&p, path);
     assert!(r.is_ok(), "{:?}", r.err());
     drop(r);
-    let err = roberta_encoder::weights::pickle::state_dict(&p, path).err().expect("a nested tuple is no state dict");
+    let err = roberta_checkpoint::pickle::state_dict(&p, path).err().expect("a nested tuple is no state dict");
     assert!(err.to_string().contains("deep.pkl"), "{err}");
 }

@@ -24,9 +24,9 @@ fn fill_mask_matches_hf() {
     for ((r, out), text) in refs.iter().zip(fm.run(&texts)).zip(&texts) {
         let out = out.unwrap();
         let want = r["predictions"].as_array().unwrap();
-        assert_eq!(out.masks.len(), 1);
-        assert_eq!(out.masks[0].len(), want.len(), "{text}");
-        for (p, w) in out.masks[0].iter().zip(want) {
+        assert_eq!(out.value.len(), 1);
+        assert_eq!(out.value[0].len(), want.len(), "{text}");
+        for (p, w) in out.value[0].iter().zip(want) {
             assert_eq!(p.token as u64, w["token"].as_u64().unwrap(), "{text}");
             assert_eq!(p.token_str, w["token_str"].as_str().unwrap());
             assert_eq!(p.sequence, w["sequence"].as_str().unwrap());
@@ -53,9 +53,9 @@ fn fill_mask_errors_and_several_masks() {
     let e = out[0].as_ref().unwrap_err().to_string();
     assert!(e.contains("no mask token"), "{e}");
     let two = out[1].as_ref().unwrap();
-    assert_eq!(two.masks.len(), 2);
+    assert_eq!(two.value.len(), 2);
     // with several masks the other mask stays in the sequence, as HF does
-    assert!(two.masks[0][0].sequence.contains("<mask>"));
+    assert!(two.value[0][0].sequence.contains("<mask>"));
     assert!(FillMask::new(model("tiny-ner"), 5).is_err());
 }
 
@@ -77,8 +77,8 @@ fn ner_matches_hf_for_every_aggregation() {
         for (r, got) in recs.iter().zip(ner.run(&texts)) {
             let got = got.unwrap();
             let want = r["entities"].as_array().unwrap();
-            assert_eq!(got.len(), want.len(), "{name}: {}", r["text"]);
-            for (g, w) in got.iter().zip(want) {
+            assert_eq!(got.value.len(), want.len(), "{name}: {}", r["text"]);
+            for (g, w) in got.value.iter().zip(want) {
                 assert_eq!(g.label, w[key].as_str().unwrap(), "{name}");
                 assert_eq!(g.grouped, name != "none");
                 assert_eq!(g.word, w["word"].as_str().unwrap(), "{name}");
@@ -144,6 +144,6 @@ fn classifier_matches_hf_logits() {
         }
         assert!(["negativo", "neutro", "positivo"].contains(&got[0].label.as_str()));
     }
-    let total: f32 = cls.run(&["Texto de prueba."]).unwrap()[0].0.iter().map(|l| l.score).sum();
+    let total: f32 = cls.run(&["Texto de prueba."]).remove(0).unwrap().value.iter().map(|l| l.score).sum();
     assert!((total - 1.0).abs() < 1e-5);
 }

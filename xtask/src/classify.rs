@@ -1,9 +1,8 @@
 //! `cargo xtask classify --model DIR [--top-k K]`: `{"text"}` → `{"text","labels":[{"label","score"}]}`, sorted
 //! by score (every label unless `--top-k`).
 use crate::io::IoArgs;
-use crate::pipeline::{records, stream, ModelArgs};
+use crate::pipeline::{run_records, stream, ModelArgs};
 use roberta::Classifier;
-use serde_json::json;
 use std::process::ExitCode;
 
 /// Arguments of `cargo xtask classify`.
@@ -21,9 +20,5 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cls = Classifier::new(a.model.load()?, a.top_k)?;
-    stream(&a.io, "classify", a.model.batch_size * 4, |texts| {
-        records(texts, cls.run(texts), |t, labels| {
-            json!({ "text": t, "labels": labels.iter().map(|l| json!({"label": l.label, "score": l.score})).collect::<Vec<_>>() })
-        })
-    })
+    stream(&a.io, "classify", a.model.batch_size * 4, |texts| run_records(&cls, "labels", texts))
 }

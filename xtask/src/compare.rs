@@ -2,7 +2,7 @@
 //! count) on the same deterministic random bsc-bio-ehr-es-shaped model and the same batch; prints tokens/s
 //! for both and the ratio. Installs torch + transformers into the git-ignored `.tools/pyenv` when missing.
 use roberta_encoder::random::{write_random_model, Shape};
-use roberta_encoder::weights::safetensors::{write_raw, SafetensorsFile};
+use roberta_checkpoint::safetensors::{write_raw, SafetensorsFile};
 use roberta_encoder::{BatchInput, Config, DType, RobertaModel};
 use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader, Write};

@@ -5,8 +5,8 @@
 //! where `import torch, transformers` works with CUDA (with `.tools/pyenv` on PYTHONPATH); nothing is
 //! installed for it (a CUDA torch wheel is gigabytes, and the GPU machines have no network).
 use roberta_encoder::random::{write_random_model, Shape};
-use roberta_encoder::weights::safetensors::{write_raw, SafetensorsFile};
-use roberta_encoder::{BatchInput, Config, CudaModel, DType, Weights};
+use roberta_checkpoint::safetensors::{write_raw, SafetensorsFile};
+use roberta_encoder::{BatchInput, Config, CudaModel, DType};
 use roberta_gpu::{f16, Gpu};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -50,7 +50,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
         write_random_model(&model_dir, Shape::BscBioEhrEs)?;
     }
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
-    let model = CudaModel::load(&cfg, &Weights::load_dir(&model_dir)?)?;
+    let model = CudaModel::load_with(&cfg, roberta_checkpoint::ModelFiles::resolve(&model_dir)?.open_weights()?.as_ref(), &crate::pipeline::cuda_options())?;
     crate::pipeline::report_device(&model.describe());
     let (b, t, h) = (batch, seq_len, cfg.hidden_size);
     let ids = crate::compare::random_batch(&cfg, b, t);
@@ -65,8 +65,8 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     let stats = model.last_stats();
 
     // Our attention kernel alone, on a random fused QKV.
-    let gpu = Gpu::new(0)?;
-    let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
+    let gpu = Gpu::with_options(0, &crate::pipeline::cuda_options().gpu)?;
+    let (heads, head_dim) = (cfg.num_attention_heads, cfg.head_dim());
     let mut s = 99u64;
     let qkv: Vec<f16> = (0..b * t * 3 * h)
         .map(|_| {
@@ -77,9 +77,9 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     let dqkv = gpu.upload(&qkv)?;
     let mut dout = gpu.zeros::<f16>(b * t * h)?;
     let off = gpu.seq_offsets(&vec![t; b])?;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = 1.0 / (head_dim as f32).sqrt();
     let att_best = best_of(iters.max(10), || {
-        gpu.attention_d(&dqkv, &mut dout, &off, None, heads, hd, scale)?;
+        gpu.attention(&dqkv, &mut dout, &off, None, heads, head_dim, scale)?;
         Ok(gpu.sync()?)
     })?;
     let att_ours: Vec<f32> = gpu.download(&dout)?.iter().map(|x| x.to_f32()).collect();

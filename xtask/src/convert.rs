@@ -1,5 +1,5 @@
 //! `cargo xtask convert DIR`: writes `DIR/model.safetensors` (f32, original names) from `DIR/pytorch_model.bin`.
-use roberta_encoder::weights::convert_bin_to_safetensors;
+use roberta_checkpoint::convert_bin_to_safetensors;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -34,23 +34,24 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     println!("roberta-rs demo — small Spanish clinical RoBERTa models trained on PharmaCoNER text (tests/fixtures).");
     println!("They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n");
 
-    let mlm = Model::load(fixtures().join("tiny-mlm"), device)?;
+    let opts = crate::pipeline::load_options(device);
+    let mlm = Model::load_with(fixtures().join("tiny-mlm"), &opts)?;
     crate::pipeline::report_device(&mlm.device_description());
     let fm = FillMask::new(mlm, 3)?;
     println!("== fill-mask (tiny-mlm, pytorch_model.bin as bsc-bio-ehr-es ships it)");
     for (text, out) in MASKED.iter().zip(fm.run(MASKED)) {
         let out = out?;
         println!("{text}");
-        for p in &out.masks[0] {
+        for p in &out.value[0] {
             println!("    {:<16} {:.3}", p.token_str.trim(), p.score);
         }
     }
 
-    let ner = Ner::new(Model::load(fixtures().join("tiny-ner"), device)?, Aggregation::First)?;
+    let ner = Ner::new(Model::load_with(fixtures().join("tiny-ner"), &opts)?, Aggregation::First)?;
     println!("\n== ner (tiny-ner fine-tuned on PharmaCoNER: NORMALIZABLES, NOTNORMALIZABLES, PROTEINAS; aggregation first)");
     for (text, ents) in CLINICAL.iter().zip(ner.run(CLINICAL)) {
         println!("{text}");
-        let ents = ents?;
+        let ents = ents?.value;
         if ents.is_empty() {
             println!("    (no entities)");
         }

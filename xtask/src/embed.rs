@@ -1,8 +1,7 @@
 //! `cargo xtask embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
 use crate::io::IoArgs;
-use crate::pipeline::{records, stream, ModelArgs};
+use crate::pipeline::{run_records, stream, ModelArgs};
 use roberta::{Embedder, Pooling};
-use serde_json::json;
 use std::process::ExitCode;
 
 /// Arguments of `cargo xtask embed`.
@@ -23,8 +22,6 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let pooling: Pooling = a.pooling.parse()?;
-    let emb = Embedder::new(a.model.load()?, pooling, a.normalize);
-    stream(&a.io, "embed", a.model.batch_size * 4, |texts| {
-        records(texts, emb.run(texts), |t, vec| json!({ "text": t, "embedding": vec }))
-    })
+    let emb = Embedder::new(a.model.load()?, pooling, a.normalize)?;
+    stream(&a.io, "embed", a.model.batch_size * 4, |texts| run_records(&emb, "embedding", texts))
 }

@@ -5,9 +5,9 @@
 //! runs per target. A crash leaves its input in tests/fuzz/artifacts/<target>/ and makes the exit code 1.
 //! Every run is appended to tests/fuzz/corpus/runs.jsonl: tests/fuzz/RESULTS.md totals it.
 use crate::test::run_cmd;
-use roberta_encoder::weights::safetensors::{write_raw, SafetensorsFile};
-use roberta_encoder::weights::torch_write::{state_dict_pickle, torch_zip_bytes, TorchRecord};
-use roberta_encoder::weights::torch_zip::parse_zip;
+use roberta_checkpoint::safetensors::{write_raw, SafetensorsFile};
+use roberta_checkpoint::torch_write::{state_dict_pickle, torch_zip_bytes, TorchRecord};
+use roberta_checkpoint::torch_zip::parse_zip;
 use roberta_encoder::DType;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -190,7 +190,7 @@ fn seed(t: &str, fx: &Path, corpus: &Path) -> crate::Result<usize> {
             let buf = std::fs::read(&bin)?;
             let entries = parse_zip(&buf, &bin)?;
             let pkl = entries.iter().find(|e| e.name.ends_with("data.pkl")).ok_or("fixture has no data.pkl")?;
-            let tensors = roberta_encoder::weights::torch_zip::load_f32(&bin)?;
+            let tensors = roberta_checkpoint::torch_zip::load_f32(&bin)?;
             let small: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
                 .iter()
                 .filter(|(_, t)| t.numel() <= 256)

@@ -69,7 +69,26 @@ enum Cmd {
     Fuzz(fuzz::Args),
 }
 
+/// Prints the libraries' `log` records (device choices, warnings) on stderr as they are: the libraries print
+/// nothing themselves.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info && m.target().starts_with("roberta")
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Tokenize(a) => tokenize::run(a),

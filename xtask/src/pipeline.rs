@@ -1,8 +1,8 @@
 //! What the pipeline commands share: model arguments, and streaming JSON Lines `{"text"}` records through a
 //! pipeline in batches, in input order, with a progress bar on stderr and a throughput summary at the end.
 use crate::io::{error_record, str_field, write_line, IoArgs};
-use roberta::{Device, Model};
-use serde_json::Value;
+use roberta::{CudaOptions, Device, GpuOptions, LoadOptions, Model, Output, Pipeline};
+use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,40 +26,53 @@ impl ModelArgs {
     /// `device: cuda:0 NVIDIA H200 (sm_90)`, `device: emulated sm_90`), whatever `--device` was, `auto` included.
     pub fn load(&self) -> crate::Result<Model> {
         let device: Device = self.device.parse()?;
-        let mut m = Model::load(&self.model, device)?;
-        m.batch_size = self.batch_size.max(1);
+        let m = Model::load_with(&self.model, &LoadOptions { batch_size: self.batch_size.max(1), ..load_options(device) })?;
         report_device(&m.device_description());
         Ok(m)
     }
+}
+
+/// The load options of a command: `device`, and what the environment says — `ROBERTA_MEMORY_LIMIT` (bytes),
+/// `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
+/// (':'-separated NVRTC include folders). The command line is the only place that reads them.
+pub fn load_options(device: Device) -> LoadOptions {
+    LoadOptions {
+        device,
+        memory_limit_bytes: std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok()),
+        cuda: cuda_options(),
+        ..LoadOptions::default()
+    }
+}
+
+/// The CUDA options the environment gives (see [`load_options`]).
+pub fn cuda_options() -> CudaOptions {
+    CudaOptions {
+        graphs: std::env::var("ROBERTA_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true),
+        gpu: GpuOptions {
+            cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
+            include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
+        },
+    }
+}
+
+/// The output record of one text: `{"text", <field>: value as HF's pipeline gives it, "warning"?}`.
+pub fn record<T: serde::Serialize>(text: &str, field: &str, out: &Output<T>) -> Value {
+    let mut v = json!({ "text": text, field: out.value });
+    if let Some(w) = &out.warning {
+        v["warning"] = json!(w);
+    }
+    v
+}
+
+/// Runs a pipeline on a batch of texts: one output record (see [`record`]) or error message per text.
+pub fn run_records<P: Pipeline>(p: &P, field: &str, texts: &[&str]) -> Vec<Result<Value, String>> {
+    p.run(texts).into_iter().zip(texts).map(|(r, t)| r.map(|o| record(t, field, &o)).map_err(|e| e.to_string())).collect()
 }
 
 /// The one `device: <description>` line on stderr that every command using a device prints after loading its
 /// model (see [`roberta_encoder::Encoder::device_description`]).
 pub fn report_device(description: &str) {
     eprintln!("device: {description}");
-}
-
-/// One output record per text from a whole-batch result (a batch-level error becomes every text's error), with
-/// the `warning` field set when the pipeline reported one for that text.
-pub fn records<T>(
-    texts: &[&str],
-    batch: roberta::Result<Vec<(T, Option<String>)>>,
-    record: impl Fn(&str, T) -> Value,
-) -> Vec<Result<Value, String>> {
-    match batch {
-        Err(e) => texts.iter().map(|_| Err(e.to_string())).collect(),
-        Ok(v) => v
-            .into_iter()
-            .zip(texts)
-            .map(|((out, warning), t)| {
-                let mut r = record(t, out);
-                if let Some(w) = warning {
-                    r["warning"] = Value::String(w);
-                }
-                Ok(r)
-            })
-            .collect(),
-    }
 }
 
 /// Streams the input through `run` (a batch of texts → one JSON value or error message per text), writing one

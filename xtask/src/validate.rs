@@ -1,9 +1,10 @@
 //! `cargo xtask validate --model DIR --reference FILE [--output FILE]`: runs the model on the reference's
 //! `input_ids` / `attention_mask` and prints max abs / rel error per tensor (`hidden_states.{i}`, `logits`),
 //! comparing only positions where attention_mask is 1; exit 1 over tolerance.
-use roberta_encoder::weights::safetensors::{write_f32, SafetensorsFile};
-use roberta_encoder::{BatchInput, Config, Device, Encoder, Tensor, Weights};
-use roberta_heads::Head;
+use roberta::{BatchInput, LoadOptions, Model};
+use roberta_checkpoint::safetensors::{write_f32, SafetensorsFile};
+use roberta_checkpoint::Tensor;
+use roberta_encoder::Device;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,13 +68,13 @@ fn norm_rel(ours: &[f32], reference: &[f32], width: usize, row_mask: &[bool]) ->
 /// Runs `validate`.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let device = pick_device(&a.device)?;
-    let cfg = Config::from_file(&a.model.join("config.json"))?;
-    let weights = Weights::load_dir(&a.model)?;
-    let model = Encoder::load(&cfg, &weights, device)?;
+    // ids in, hidden states and logits out: the tokenizer is not needed (nor required to be there)
+    let opts = LoadOptions { tokenizer: false, ..crate::pipeline::load_options(device) };
+    let model = Model::load_with(&a.model, &opts)?;
     crate::pipeline::report_device(&model.device_description());
-    let cuda = model.device_name() == "cuda";
+    let cuda = model.encoder().device_name() == "cuda";
     let tolerance = a.tolerance.unwrap_or(if cuda { 1e-2 } else { 1e-4 });
-    let head = Head::from_architecture(&cfg, &weights)?;
+    let h = model.config().hidden_size;
     let reference = SafetensorsFile::open(&a.reference)?;
     let (shape, ids) = reference.i64("input_ids")?;
     let (_, mask) = reference.i64("attention_mask")?;
@@ -85,23 +86,17 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
     let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch, seq_len };
     let t0 = std::time::Instant::now();
-    let out = model.forward(&input, true)?;
-    let h = cfg.hidden_size;
+    let out = model.encode(&input, true)?;
     let mut ours: Vec<(String, Tensor)> = out
         .hidden_states
         .into_iter()
         .enumerate()
         .map(|(i, v)| (format!("hidden_states.{i}"), Tensor::new(vec![batch, seq_len, h], v)))
         .collect();
-    if let Some(head) = &head {
-        let logits = head.logits(&out.last_hidden_state, batch, seq_len, h);
-        let shape = match head {
-            Head::SequenceClassification(_) => vec![batch, head.num_outputs()],
-            _ => vec![batch, seq_len, head.num_outputs()],
-        };
+    if let Some((shape, logits)) = model.logits(&out.last_hidden_state, batch, seq_len) {
         ours.push(("logits".into(), Tensor::new(shape, logits)));
     }
-    eprintln!("forward {batch}×{seq_len} on {} in {:.1} ms", model.device_name(), t0.elapsed().as_secs_f64() * 1e3);
+    eprintln!("forward {batch}×{seq_len} on {} in {:.1} ms", model.encoder().device_name(), t0.elapsed().as_secs_f64() * 1e3);
     let tok_mask: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
     let mut failed = false;
     let mut written: Vec<(String, Tensor)> = Vec::new();

@@ -1,10 +1,11 @@
 //! Where the encoder runs: the f32 CPU encoder, or the CUDA one (f16 storage, f32 accumulation).
 //! `Device::Auto` picks CUDA when a device is present, else the CPU.
+use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 use crate::config::Config;
-use crate::cuda::CudaModel;
+use crate::cuda::{CudaModel, CudaOptions};
 use crate::error::Result;
-use crate::model::{BatchInput, EncoderOutput, RobertaModel};
-use crate::weights::Weights;
+use crate::model::RobertaModel;
+use roberta_checkpoint::TensorSource;
 
 /// The device a user asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -40,24 +41,30 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// Loads the encoder on `device`; `Auto` says on stderr which backend it chose.
-    pub fn load(config: &Config, weights: &Weights, device: Device) -> Result<Encoder> {
+    /// Loads the encoder on `device`, reading the checkpoint tensor by tensor from `src`; with `Auto`, which
+    /// backend it chose and why goes to the `log` facade (info level).
+    pub fn load(config: &Config, src: &dyn TensorSource, device: Device) -> Result<Encoder> {
+        Self::load_with(config, src, device, &CudaOptions::default())
+    }
+
+    /// [`Encoder::load`] with the CUDA encoder's options.
+    pub fn load_with(config: &Config, src: &dyn TensorSource, device: Device, cuda: &CudaOptions) -> Result<Encoder> {
         match device {
-            Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load(config, weights)?)),
-            Device::Cuda => Ok(Encoder::Cuda(CudaModel::load(config, weights)?)),
+            Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load(config, src)?)),
+            Device::Cuda => Ok(Encoder::Cuda(CudaModel::load_with(config, src, cuda)?)),
             Device::Auto => {
                 if !roberta_gpu::driver_present() {
-                    eprintln!("device auto: using the CPU (no CUDA driver)");
-                    return Ok(Encoder::Cpu(RobertaModel::load(config, weights)?));
+                    log::info!("device auto: using the CPU (no CUDA driver)");
+                    return Ok(Encoder::Cpu(RobertaModel::load(config, src)?));
                 }
-                match CudaModel::load(config, weights) {
+                match CudaModel::load_with(config, src, cuda) {
                     Ok(m) => {
-                        eprintln!("device auto: using CUDA ({})", m.describe());
+                        log::info!("device auto: using CUDA ({})", m.describe());
                         Ok(Encoder::Cuda(m))
                     }
                     Err(e) => {
-                        eprintln!("device auto: using the CPU ({e})");
-                        Ok(Encoder::Cpu(RobertaModel::load(config, weights)?))
+                        log::info!("device auto: using the CPU ({e})");
+                        Ok(Encoder::Cpu(RobertaModel::load(config, src)?))
                     }
                 }
             }
@@ -69,6 +76,20 @@ impl Encoder {
         match self {
             Encoder::Cpu(m) => m.forward(input, output_hidden_states),
             Encoder::Cuda(m) => m.forward(input, output_hidden_states),
+        }
+    }
+
+    /// The last hidden state of the real tokens only, sequence after sequence ([`TokenRows`]); the masks must be
+    /// right padding (ones, then zeros). On CUDA the batch runs packed and no padded tensor is built.
+    pub fn forward_tokens(&self, input: &BatchInput) -> Result<TokenRows> {
+        match self {
+            Encoder::Cpu(m) => {
+                let plan = BatchPlan::new(input, Layout::Packed)?;
+                let out = m.forward(input, false)?;
+                let h = m.config.hidden_size;
+                Ok(TokenRows { data: plan.pack(&out.last_hidden_state, h), offsets: plan.row_offsets(), width: h })
+            }
+            Encoder::Cuda(m) => m.forward_tokens(input),
         }
     }
 

@@ -55,7 +55,7 @@ pub struct Config {
     pub classifier_dropout: Option<f64>,
     /// Whether the decoder is tied to the word embeddings.
     pub tie_word_embeddings: bool,
-    /// `roberta` (or `xlm-roberta`, `camembert`: same graph).
+    /// `roberta`, `xlm-roberta` or `camembert` (the same graph); anything else is refused at load.
     pub model_type: Option<String>,
     /// Whether this is a decoder (not supported).
     pub is_decoder: bool,
@@ -105,6 +105,9 @@ fn null_is_default_eos<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u
     null_or(d, 2)
 }
 
+/// The `model_type`s that are the RoBERTa graph (HF's `RobertaModel`, `XLMRobertaModel`, `CamembertModel`).
+pub const MODEL_TYPES: &[&str] = &["roberta", "xlm-roberta", "camembert"];
+
 /// The feed-forward activations supported (anything else is an error at load).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -133,8 +136,17 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks what the encoder supports: absolute positions, a known activation, sane sizes.
+    /// Checks what the encoder supports: the RoBERTa graph, absolute positions, a known activation, sane sizes.
     pub fn validate(&self, path: &Path) -> Result<()> {
+        if let Some(t) = self.model_type.as_deref().filter(|t| !MODEL_TYPES.contains(t)) {
+            // e.g. `bert`: no padding-offset positions and token types used; run as RoBERTa it would be wrong
+            return Err(EncoderError::Unsupported {
+                path: path.into(),
+                key: "model_type",
+                value: t.into(),
+                supported: "supported: roberta, xlm-roberta, camembert (the RoBERTa graph)",
+            });
+        }
         if self.position_embedding_type != "absolute" {
             return Err(EncoderError::Unsupported {
                 path: path.into(),
@@ -244,5 +256,10 @@ mod tests {
         assert!(e.to_string().contains("relative_key"), "{e}");
         let e = Config::from_json(r#"{"hidden_act":"mish"}"#, Path::new("x")).unwrap_err();
         assert!(e.to_string().contains("mish"), "{e}");
+        let e = Config::from_json(r#"{"model_type":"bert"}"#, Path::new("x/config.json")).unwrap_err();
+        assert_eq!(e.to_string(), r#"x/config.json: unsupported model_type = "bert" (supported: roberta, xlm-roberta, camembert (the RoBERTa graph))"#);
+        for t in MODEL_TYPES {
+            Config::from_json(&format!(r#"{{"model_type":"{t}"}}"#), Path::new("x")).unwrap();
+        }
     }
 }

@@ -1,7 +1,9 @@
-//! roberta-encoder: RoBERTa `config.json`, checkpoint loading (`model.safetensors` in f32 / f16 / bf16 and
-//! `pytorch_model.bin` through a hand-written zip reader and pickle VM) and the f32 CPU encoder, matching
-//! HF `transformers` to 1e-4.
+//! roberta-encoder: the RoBERTa encoder (HF `RobertaModel` without the pooler) and its `config.json`, on two
+//! backends with one contract — f32 on the CPU ([`RobertaModel`], within 1e-4 of HF `transformers`) and f16
+//! storage with f32 accumulation on CUDA ([`CudaModel`]) — behind [`Encoder`]. Batches in and out of both are
+//! in [`batch`]; weights are read through `roberta_checkpoint`'s [`TensorSource`], names from its `names`.
 pub mod backend;
+pub mod batch;
 pub mod config;
 pub mod cuda;
 pub mod error;
@@ -9,11 +11,12 @@ pub mod matmul;
 pub mod model;
 pub mod ops;
 pub mod random;
-pub mod weights;
 
 pub use backend::{Device, Encoder};
+pub use batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 pub use config::{Activation, Config};
-pub use cuda::{CudaModel, ForwardStats, Layout};
-pub use error::EncoderError;
-pub use model::{BatchInput, EncoderOutput, RobertaModel};
-pub use weights::{DType, Tensor, Weights};
+pub use cuda::{CudaModel, CudaOptions, ForwardStats};
+pub use roberta_gpu::GpuOptions;
+pub use error::{CheckpointError, EncoderError};
+pub use model::RobertaModel;
+pub use roberta_checkpoint::{DType, Tensor, TensorSource, Weights};

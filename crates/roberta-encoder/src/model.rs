@@ -1,63 +1,14 @@
-//! The RoBERTa encoder on the CPU in f32, read top-down like HF's `modeling_roberta.py`:
-//! Embeddings → (SelfAttention → SelfOutput → Intermediate → Output) × N.
+//! The RoBERTa encoder on the CPU in f32 (HF `RobertaModel` without the pooler): embeddings, then per layer
+//! the fused QKV projection, masked softmax attention (the packed AVX-512 kernel, or the `gemm` crate), the
+//! output projection + residual + LayerNorm, the FFN + residual + LayerNorm. Loaded from any
+//! [`TensorSource`], tensor by tensor.
+use crate::batch::{BatchInput, EncoderOutput};
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
 use crate::matmul::PackedLinear;
 use crate::ops::{self, gemm_strided};
-use crate::weights::Weights;
 use rayon::prelude::*;
-
-/// A batch of token ids, row-major `[batch, seq_len]`, with its attention mask (1 = token, 0 = padding).
-#[derive(Debug, Clone, Copy)]
-pub struct BatchInput<'a> {
-    /// Token ids.
-    pub input_ids: &'a [u32],
-    /// Attention mask.
-    pub attention_mask: &'a [u32],
-    /// Number of sequences.
-    pub batch: usize,
-    /// Length of every (padded) sequence.
-    pub seq_len: usize,
-}
-
-impl BatchInput<'_> {
-    /// Checks the batch against a model's config: lengths, the position limit (512 for RoBERTa-base), ids inside
-    /// the vocabulary. Every backend calls this before it runs.
-    pub fn check(&self, c: &Config) -> Result<()> {
-        let n = self.batch * self.seq_len;
-        if self.input_ids.len() != n || self.attention_mask.len() != n {
-            return Err(EncoderError::Input(format!(
-                "batch {}×{} needs {n} ids and mask values, got {} and {}",
-                self.batch,
-                self.seq_len,
-                self.input_ids.len(),
-                self.attention_mask.len()
-            )));
-        }
-        let max = c.max_seq_len();
-        if self.seq_len > max {
-            return Err(EncoderError::Input(format!("sequence length {} exceeds the model's maximum {max}", self.seq_len)));
-        }
-        if let Some((i, &id)) = self.input_ids.iter().enumerate().find(|(_, &id)| id as usize >= c.vocab_size) {
-            return Err(EncoderError::Input(format!(
-                "token id {id} at batch {} position {} is outside the vocabulary ({})",
-                i / self.seq_len,
-                i % self.seq_len,
-                c.vocab_size
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// What the encoder returns.
-#[derive(Debug, Clone, Default)]
-pub struct EncoderOutput {
-    /// `[batch * seq_len * hidden]`.
-    pub last_hidden_state: Vec<f32>,
-    /// The embeddings output then each layer's output, when asked for; else empty.
-    pub hidden_states: Vec<Vec<f32>>,
-}
+use roberta_checkpoint::{names, ModelFiles, TensorSource};
 
 /// `embeddings.*`: word + position + token-type(0), then LayerNorm.
 struct Embeddings {
@@ -93,23 +44,20 @@ pub struct RobertaModel {
     scratch: std::sync::Mutex<Scratch>,
 }
 
-/// Where the loader takes each tensor from: `(name without the roberta. prefix, expected shape)` → an owned
-/// f32 copy (a clone out of a loaded `Weights`, or read straight from the checkpoint file).
-type Fetch<'a> = dyn Fn(&str, &[usize]) -> Result<Vec<f32>> + 'a;
-
 impl Embeddings {
-    fn load(c: &Config, vec_of: &Fetch) -> Result<Self> {
+    fn load(c: &Config, src: &dyn TensorSource) -> Result<Self> {
+        use names::embeddings as n;
         let h = c.hidden_size;
-        let tt = vec_of("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?;
+        let tt = src.read_f32(n::TOKEN_TYPE, &[c.type_vocab_size, h])?;
         if c.type_vocab_size == 0 {
             return Err(EncoderError::Input("type_vocab_size is 0".into()));
         }
         Ok(Embeddings {
-            word: vec_of("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            position: vec_of("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
+            word: src.read_f32(n::WORD, &[c.vocab_size, h])?,
+            position: src.read_f32(n::POSITION, &[c.max_position_embeddings, h])?,
             token_type0: tt[..h].to_vec(),
-            ln_g: vec_of("embeddings.LayerNorm.weight", &[h])?,
-            ln_b: vec_of("embeddings.LayerNorm.bias", &[h])?,
+            ln_g: src.read_f32(n::LN_WEIGHT, &[h])?,
+            ln_b: src.read_f32(n::LN_BIAS, &[h])?,
         })
     }
 
@@ -140,31 +88,27 @@ impl Embeddings {
 }
 
 impl Layer {
-    fn load(c: &Config, vec_of: &Fetch, i: usize) -> Result<Self> {
+    fn load(c: &Config, src: &dyn TensorSource, i: usize) -> Result<Self> {
         let (h, f) = (c.hidden_size, c.intermediate_size);
-        let p = |s: &str| format!("encoder.layer.{i}.{s}");
+        let n = names::layer(i);
         let mut qkv_w = Vec::with_capacity(3 * h * h);
         let mut qkv_b = Vec::with_capacity(3 * h);
-        for n in ["query", "key", "value"] {
-            qkv_w.extend_from_slice(&vec_of(&p(&format!("attention.self.{n}.weight")), &[h, h])?);
-            qkv_b.extend_from_slice(&vec_of(&p(&format!("attention.self.{n}.bias")), &[h])?);
+        for (w, b) in n.qkv_weight.iter().zip(&n.qkv_bias) {
+            qkv_w.extend_from_slice(&src.read_f32(w, &[h, h])?);
+            qkv_b.extend_from_slice(&src.read_f32(b, &[h])?);
         }
-        let lin = |name: &str, out: usize, inp: usize| -> Result<PackedLinear> {
-            Ok(PackedLinear::new(
-                vec_of(&p(&format!("{name}.weight")), &[out, inp])?,
-                out,
-                Some(vec_of(&p(&format!("{name}.bias")), &[out])?),
-            ))
+        let lin = |weight: &str, bias: &str, out: usize, inp: usize| -> Result<PackedLinear> {
+            Ok(PackedLinear::new(src.read_f32(weight, &[out, inp])?, out, Some(src.read_f32(bias, &[out])?)))
         };
         Ok(Layer {
             qkv: PackedLinear::new(qkv_w, 3 * h, Some(qkv_b)),
-            attn_out: lin("attention.output.dense", h, h)?,
-            attn_ln_g: vec_of(&p("attention.output.LayerNorm.weight"), &[h])?,
-            attn_ln_b: vec_of(&p("attention.output.LayerNorm.bias"), &[h])?,
-            inter: lin("intermediate.dense", f, h)?,
-            out: lin("output.dense", h, f)?,
-            out_ln_g: vec_of(&p("output.LayerNorm.weight"), &[h])?,
-            out_ln_b: vec_of(&p("output.LayerNorm.bias"), &[h])?,
+            attn_out: lin(&n.attn_out_weight, &n.attn_out_bias, h, h)?,
+            attn_ln_g: src.read_f32(&n.attn_ln_weight, &[h])?,
+            attn_ln_b: src.read_f32(&n.attn_ln_bias, &[h])?,
+            inter: lin(&n.inter_weight, &n.inter_bias, f, h)?,
+            out: lin(&n.out_weight, &n.out_bias, h, f)?,
+            out_ln_g: src.read_f32(&n.out_ln_weight, &[h])?,
+            out_ln_b: src.read_f32(&n.out_ln_bias, &[h])?,
         })
     }
 }
@@ -222,11 +166,11 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
     (0..batch * heads).into_par_iter().for_each(|bh| {
         #[allow(clippy::redundant_locals)]
         let ctx_ptr = ctx_ptr;
-        let (b, hd) = (bh / heads, bh % heads);
+        let (b, head) = (bh / heads, bh % heads);
         let m = &mask[b * t..(b + 1) * t];
         // A row with no real token at all: HF's additive mask then weighs every key equally.
         let all_masked = m.iter().all(|&v| v == 0);
-        let base = b * t * 3 * h + hd * d;
+        let base = b * t * 3 * h + head * d;
         let (q, k, v) = (&qkv[base..], &qkv[base + h..], &qkv[base + 2 * h..]);
         ATT.with(|buf| {
             let mut buf = buf.borrow_mut();
@@ -282,11 +226,11 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
                     let cols = NR.min(d - j * NR);
                     let cmask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
                     // SAFETY: st holds r rows of t floats at stride tw, panel j of vp t·32; this task alone writes ctx rows
-                    // b·t + i0.. + r, columns hd·d + j·32 .. + cols (row stride h), inside ctx (asserted).
+                    // b·t + i0.. + r, columns head·d + j·32 .. + cols (row stride h), inside ctx (asserted).
                     unsafe {
                         micro_rows_strided(
                             r, t, st.as_ptr(), tw, vp.as_ptr().add(j * t * NR),
-                            ctx_ptr.0.add((b * t + i0) * h + hd * d + j * NR), h, cmask, zeros.as_ptr(),
+                            ctx_ptr.0.add((b * t + i0) * h + head * d + j * NR), h, cmask, zeros.as_ptr(),
                         );
                     }
                 }
@@ -304,16 +248,16 @@ fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usiz
     assert_eq!(qkv.len(), batch * t * 3 * h);
     assert_eq!(ctx.len(), batch * t * h);
     (0..batch * heads).into_par_iter().for_each_init(Vec::<f32>::new, |scores, bh| {
-        let (b, hd) = (bh / heads, bh % heads);
+        let (b, head) = (bh / heads, bh % heads);
         let m = &mask[b * t..(b + 1) * t];
         // A row with no real token at all: HF's additive mask then weighs every key equally.
         let all_masked = m.iter().all(|&v| v == 0);
         scores.resize(t * t, 0.0);
-        let q = qkv[b * t * 3 * h + hd * d..].as_ptr();
-        let k = qkv[b * t * 3 * h + h + hd * d..].as_ptr();
-        let v = qkv[b * t * 3 * h + 2 * h + hd * d..].as_ptr();
-        // SAFETY: Q, K and V of (b, hd) are t rows of d elements with row stride 3h inside qkv
-        // (b·t·3h + 2h + hd·d + (t-1)·3h + d ≤ batch·t·3h, asserted above); scores is t×t.
+        let q = qkv[b * t * 3 * h + head * d..].as_ptr();
+        let k = qkv[b * t * 3 * h + h + head * d..].as_ptr();
+        let v = qkv[b * t * 3 * h + 2 * h + head * d..].as_ptr();
+        // SAFETY: Q, K and V of (b, head) are t rows of d elements with row stride 3h inside qkv
+        // (b·t·3h + 2h + head·d + (t-1)·3h + d ≤ batch·t·3h, asserted above); scores is t×t.
         unsafe {
             gemm_strided(t, t, d, scores.as_mut_ptr(), t as isize, false, q, 3 * h as isize, 1, k, 1, 3 * h as isize, false);
         }
@@ -324,11 +268,11 @@ fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usiz
             ops::softmax_row(row);
         }
         let dst = ctx_ptr;
-        // SAFETY: this task alone writes ctx rows b·t..(b+1)·t, columns hd·d..(hd+1)·d (row stride h);
+        // SAFETY: this task alone writes ctx rows b·t..(b+1)·t, columns head·d..(head+1)·d (row stride h);
         // V is t×d with row stride 3h inside qkv; P is t×t.
         unsafe {
             gemm_strided(
-                t, d, t, dst.0.add(b * t * h + hd * d), h as isize, false,
+                t, d, t, dst.0.add(b * t * h + head * d), h as isize, false,
                 scores.as_ptr(), t as isize, 1, v, 3 * h as isize, 1, false,
             );
         }
@@ -336,65 +280,13 @@ fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usiz
 }
 
 impl RobertaModel {
-    /// Builds the encoder from a config and checkpoint, checking every tensor's shape.
-    pub fn load(config: &Config, weights: &Weights) -> Result<RobertaModel> {
-        Self::build(config, weights.source(), &|name, shape| Ok(weights.expect(name, shape)?.data.clone()))
-    }
-
-    /// Builds the encoder from `dir/model.safetensors` reading each tensor straight from the file into the
-    /// model (no whole-checkpoint copy in memory: the peak is the model plus the largest single weight
-    /// matrix, before packing); other checkpoint formats go through [`Weights::load_dir`] and [`Self::load`].
-    pub fn load_dir(config: &Config, dir: &std::path::Path) -> Result<RobertaModel> {
-        let st = dir.join("model.safetensors");
-        #[cfg(unix)]
-        if st.is_file() {
-            return Self::load_safetensors(config, &st);
-        }
-        Self::load(config, &Weights::load_dir(dir)?)
-    }
-
-    #[cfg(unix)]
-    fn load_safetensors(config: &Config, path: &std::path::Path) -> Result<RobertaModel> {
-        use crate::weights::{normalise_name, safetensors::SafetensorsFile, DType};
-        use std::os::unix::fs::FileExt;
-        // The map is only used for the header (its data pages are never touched); tensors are read with
-        // positioned reads into their final f32 vectors.
-        let st = SafetensorsFile::open(path)?;
-        let file = std::fs::File::open(path).map_err(|e| EncoderError::io(path, e))?;
-        let by_name: std::collections::HashMap<&str, _> = st.entries.iter().map(|e| (normalise_name(&e.name), e)).collect();
-        let fetch = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let e = by_name.get(name).ok_or_else(|| EncoderError::MissingTensor { path: path.into(), tensor: name.into() })?;
-            if e.shape != shape {
-                return Err(EncoderError::ShapeMismatch {
-                    path: path.into(),
-                    tensor: name.into(),
-                    expected: shape.to_vec(),
-                    found: e.shape.clone(),
-                });
-            }
-            let n: usize = shape.iter().product();
-            if e.dtype == DType::F32 && e.end - e.start == 4 * n {
-                let mut v = vec![0.0f32; n];
-                file.read_exact_at(bytemuck::cast_slice_mut(&mut v), e.start as u64).map_err(|err| EncoderError::io(path, err))?;
-                if cfg!(target_endian = "big") {
-                    v.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
-                }
-                return Ok(v);
-            }
-            let mut bytes = vec![0u8; e.end - e.start];
-            file.read_exact_at(&mut bytes, e.start as u64).map_err(|err| EncoderError::io(path, err))?;
-            e.dtype
-                .to_f32(&bytes)
-                .filter(|v| v.len() == n)
-                .ok_or_else(|| EncoderError::tensor(path, name, format!("dtype {:?} is not a float type of {n} elements", e.dtype)))
-        };
-        Self::build(config, path, &fetch)
-    }
-
-    fn build(config: &Config, source: &std::path::Path, fetch: &Fetch) -> Result<RobertaModel> {
-        config.validate(source)?;
-        let emb = Embeddings::load(config, fetch)?;
-        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, fetch, i)).collect::<Result<_>>()?;
+    /// Builds the encoder from a config and a checkpoint, reading each tensor once (straight into the model
+    /// from a streaming source: the peak is the model plus the largest weight matrix, before packing) and
+    /// checking its shape.
+    pub fn load(config: &Config, src: &dyn TensorSource) -> Result<RobertaModel> {
+        config.validate(src.path())?;
+        let emb = Embeddings::load(config, src)?;
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, src, i)).collect::<Result<_>>()?;
         Ok(RobertaModel {
             config: config.clone(),
             emb,
@@ -403,6 +295,11 @@ impl RobertaModel {
             eps: config.layer_norm_eps as f32,
             scratch: Default::default(),
         })
+    }
+
+    /// Builds the encoder from a model directory's checkpoint ([`ModelFiles::resolve`]), streamed tensor by tensor.
+    pub fn load_dir(config: &Config, dir: &std::path::Path) -> Result<RobertaModel> {
+        Self::load(config, ModelFiles::resolve(dir)?.open_weights()?.as_ref())
     }
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.
@@ -474,7 +371,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("roberta-load-dir-{}", std::process::id()));
         crate::random::write_random_model(&dir, crate::random::Shape::Tiny).unwrap();
         let cfg = Config::from_file(&dir.join("config.json")).unwrap();
-        let a = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
+        let a = RobertaModel::load(&cfg, &roberta_checkpoint::Weights::load_dir(&dir).unwrap()).unwrap();
         let b = RobertaModel::load_dir(&cfg, &dir).unwrap();
         let ids: Vec<u32> = (0..2 * 9).map(|i| if i % 9 == 0 { cfg.bos_token_id } else { 5 + i as u32 * 31 % 900 }).collect();
         let mask = vec![1u32; ids.len()];

@@ -1,7 +1,6 @@
 //! f32 row-major CPU kernels: GEMM (the `gemm` crate: cache-blocked, SIMD, rayon-parallel), LayerNorm,
 //! exact erf GELU, softmax. Used by the encoder and by the heads.
 use crate::config::Activation;
-use crate::weights::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -67,12 +66,10 @@ pub fn linear_into(x: &[f32], rows: usize, w: &[f32], out: usize, bias: Option<&
     }
 }
 
-/// `x[rows,in] · Wᵀ + bias` for a torch-layout weight `W[out,in]`: returns `[rows,out]`.
-pub fn linear(x: &[f32], rows: usize, weight: &Tensor, bias: Option<&[f32]>) -> Vec<f32> {
-    assert_eq!(weight.shape.len(), 2, "linear weight must be 2-D");
-    let out = weight.shape[0];
+/// `x[rows,in] · Wᵀ + bias` for a torch-layout weight `W[out,in]` (row-major, `out` rows): returns `[rows,out]`.
+pub fn linear(x: &[f32], rows: usize, weight: &[f32], out: usize, bias: Option<&[f32]>) -> Vec<f32> {
     let mut dst = vec![0.0f32; rows * out];
-    linear_into(x, rows, &weight.data, out, bias, &mut dst);
+    linear_into(x, rows, weight, out, bias, &mut dst);
     dst
 }
 
@@ -367,12 +364,12 @@ mod tests {
     fn linear_matches_naive() {
         let (rows, inp, out) = (5, 7, 3);
         let x: Vec<f32> = (0..rows * inp).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w = Tensor::new(vec![out, inp], (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect());
+        let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.11).cos()).collect();
         let b = vec![0.5, -1.0, 2.0];
-        let y = linear(&x, rows, &w, Some(&b));
+        let y = linear(&x, rows, &w, out, Some(&b));
         for r in 0..rows {
             for o in 0..out {
-                let e: f32 = (0..inp).map(|i| x[r * inp + i] * w.data[o * inp + i]).sum::<f32>() + b[o];
+                let e: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum::<f32>() + b[o];
                 assert!((y[r * out + o] - e).abs() < 1e-5);
             }
         }

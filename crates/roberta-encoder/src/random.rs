@@ -1,6 +1,6 @@
 //! Deterministic random checkpoints (config.json + model.safetensors) for tests, benches and `compare`.
 use crate::error::{EncoderError, Result};
-use crate::weights::{safetensors::write_f32, Tensor};
+use roberta_checkpoint::{names, safetensors::write_f32, Tensor};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -89,34 +89,38 @@ pub fn random_tensors(shape: Shape) -> Vec<(String, Tensor)> {
         let data = normal(&name, n, mean, std);
         out.push((name, Tensor::new(dims, data)));
     };
-    let e = "roberta.embeddings";
-    add(format!("{e}.word_embeddings.weight"), vec![v, h], 0.0, 0.02);
-    add(format!("{e}.position_embeddings.weight"), vec![p, h], 0.0, 0.02);
-    add(format!("{e}.token_type_embeddings.weight"), vec![1, h], 0.0, 0.02);
-    add(format!("{e}.LayerNorm.weight"), vec![h], 1.0, 0.05);
-    add(format!("{e}.LayerNorm.bias"), vec![h], 0.0, 0.02);
-    for i in 0..l {
-        let pre = format!("roberta.encoder.layer.{i}");
-        for n in ["query", "key", "value"] {
-            add(format!("{pre}.attention.self.{n}.weight"), vec![h, h], 0.0, 0.02);
-            add(format!("{pre}.attention.self.{n}.bias"), vec![h], 0.0, 0.02);
-        }
-        add(format!("{pre}.attention.output.dense.weight"), vec![h, h], 0.0, 0.02);
-        add(format!("{pre}.attention.output.dense.bias"), vec![h], 0.0, 0.02);
-        add(format!("{pre}.attention.output.LayerNorm.weight"), vec![h], 1.0, 0.05);
-        add(format!("{pre}.attention.output.LayerNorm.bias"), vec![h], 0.0, 0.02);
-        add(format!("{pre}.intermediate.dense.weight"), vec![f, h], 0.0, 0.02);
-        add(format!("{pre}.intermediate.dense.bias"), vec![f], 0.0, 0.02);
-        add(format!("{pre}.output.dense.weight"), vec![h, f], 0.0, 0.02);
-        add(format!("{pre}.output.dense.bias"), vec![h], 0.0, 0.02);
-        add(format!("{pre}.output.LayerNorm.weight"), vec![h], 1.0, 0.05);
-        add(format!("{pre}.output.LayerNorm.bias"), vec![h], 0.0, 0.02);
+    let full = |n: &str| format!("{}{n}", names::PREFIX);
+    {
+        use names::embeddings as e;
+        add(full(e::WORD), vec![v, h], 0.0, 0.02);
+        add(full(e::POSITION), vec![p, h], 0.0, 0.02);
+        add(full(e::TOKEN_TYPE), vec![1, h], 0.0, 0.02);
+        add(full(e::LN_WEIGHT), vec![h], 1.0, 0.05);
+        add(full(e::LN_BIAS), vec![h], 0.0, 0.02);
     }
-    add("lm_head.dense.weight".into(), vec![h, h], 0.0, 0.02);
-    add("lm_head.dense.bias".into(), vec![h], 0.0, 0.02);
-    add("lm_head.layer_norm.weight".into(), vec![h], 1.0, 0.05);
-    add("lm_head.layer_norm.bias".into(), vec![h], 0.0, 0.02);
-    add("lm_head.bias".into(), vec![v], 0.0, 0.02);
+    for i in 0..l {
+        let n = names::layer(i);
+        for (w, b) in n.qkv_weight.iter().zip(&n.qkv_bias) {
+            add(full(w), vec![h, h], 0.0, 0.02);
+            add(full(b), vec![h], 0.0, 0.02);
+        }
+        add(full(&n.attn_out_weight), vec![h, h], 0.0, 0.02);
+        add(full(&n.attn_out_bias), vec![h], 0.0, 0.02);
+        add(full(&n.attn_ln_weight), vec![h], 1.0, 0.05);
+        add(full(&n.attn_ln_bias), vec![h], 0.0, 0.02);
+        add(full(&n.inter_weight), vec![f, h], 0.0, 0.02);
+        add(full(&n.inter_bias), vec![f], 0.0, 0.02);
+        add(full(&n.out_weight), vec![h, f], 0.0, 0.02);
+        add(full(&n.out_bias), vec![h], 0.0, 0.02);
+        add(full(&n.out_ln_weight), vec![h], 1.0, 0.05);
+        add(full(&n.out_ln_bias), vec![h], 0.0, 0.02);
+    }
+    use names::lm_head as m;
+    add(m::DENSE_WEIGHT.into(), vec![h, h], 0.0, 0.02);
+    add(m::DENSE_BIAS.into(), vec![h], 0.0, 0.02);
+    add(m::LN_WEIGHT.into(), vec![h], 1.0, 0.05);
+    add(m::LN_BIAS.into(), vec![h], 0.0, 0.02);
+    add(m::BIAS.into(), vec![v], 0.0, 0.02);
     out
 }
 
@@ -127,5 +131,5 @@ pub fn write_random_model(dir: &Path, shape: Shape) -> Result<()> {
     std::fs::write(&cfg, serde_json::to_string_pretty(&config_json(shape)).unwrap()).map_err(|e| EncoderError::io(&cfg, e))?;
     let tensors = random_tensors(shape);
     let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    write_f32(&dir.join("model.safetensors"), &refs)
+    Ok(write_f32(&dir.join("model.safetensors"), &refs)?)
 }

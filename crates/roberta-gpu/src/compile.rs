@@ -62,21 +62,14 @@ pub struct Compiled {
     pub log: String,
 }
 
-/// Include folders holding cuda_fp16.h and mma.h: those of `ROBERTA_CUDA_INCLUDE` (':'-separated) first,
-/// searched before the defaults, then the defaults — the NVRTC wheels under `.tools/nvrtc` (workspace root
-/// or current folder), `$CUDA_HOME/include`, `/usr/local/cuda/include` — each default only if it exists.
-/// `ROBERTA_CUDA_INCLUDE` is prepended, never a replacement: a folder it names that lacks a header still
-/// leaves the defaults to find it.
-pub fn include_dirs() -> Vec<PathBuf> {
-    include_dirs_with(std::env::var_os("ROBERTA_CUDA_INCLUDE").as_deref())
-}
-
-/// [`include_dirs`] with the value of `ROBERTA_CUDA_INCLUDE` given (tests need not touch the environment).
-fn include_dirs_with(extra: Option<&std::ffi::OsStr>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = match extra {
-        Some(v) => std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect(),
-        None => Vec::new(),
-    };
+/// Include folders holding cuda_fp16.h and mma.h: `first` (the caller's, e.g. [`crate::GpuOptions::include_dirs`],
+/// which the command line fills from `ROBERTA_CUDA_INCLUDE`), searched before the defaults, then the defaults —
+/// the NVRTC wheels under `.tools/nvrtc` (workspace root or current folder), `$CUDA_HOME/include` (or
+/// `$CUDA_PATH`, the toolkit's own convention), `/usr/local/cuda/include` — each default only if it exists.
+/// `first` is prepended, never a replacement: a folder it names that lacks a header still leaves the defaults
+/// to find it.
+pub fn include_dirs(first: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = first.iter().filter(|p| !p.as_os_str().is_empty()).cloned().collect();
     let mut defaults = Vec::new();
     for root in wheel_roots() {
         for sub in ["cuda_runtime/include", "cuda_nvcc/include"] {
@@ -245,9 +238,15 @@ pub fn ptx_fallback_arch(sm: u32, supported: &[u32]) -> Option<u32> {
     supported.iter().copied().filter(|&a| a <= sm).max().filter(|&a| a != sm)
 }
 
-/// Compiles one kernel file (its bare source; common.cuh is prepended) for `target` with NVRTC.
-/// `extra` options are appended (e.g. `--ptxas-options=-v`). A compile error carries NVRTC's log.
+/// Compiles one kernel file (its bare source; common.cuh is prepended) for `target` with NVRTC, headers from
+/// the default [`include_dirs`]. `extra` options are appended (e.g. `--ptxas-options=-v`). A compile error
+/// carries NVRTC's log.
 pub fn compile(file: &str, src: &str, target: Target, extra: &[&str]) -> Result<Compiled> {
+    compile_with(file, src, target, extra, &[])
+}
+
+/// [`compile`] with include folders searched before the defaults.
+pub fn compile_with(file: &str, src: &str, target: Target, extra: &[&str], include_first: &[PathBuf]) -> Result<Compiled> {
     if !crate::nvrtc_present() {
         return Err(Error::NoNvrtc);
     }
@@ -256,7 +255,7 @@ pub fn compile(file: &str, src: &str, target: Target, extra: &[&str]) -> Result<
     let name = CString::new(file).expect("file name has no NUL");
     let mut opts: Vec<String> = vec![format!("--gpu-architecture={arch}")];
     opts.extend(BASE_OPTIONS.iter().map(|s| s.to_string()));
-    opts.extend(include_dirs().iter().map(|d| format!("-I{}", d.display())));
+    opts.extend(include_dirs(include_first).iter().map(|d| format!("-I{}", d.display())));
     opts.extend(extra.iter().map(|s| s.to_string()));
     let cerr = |status: String, log: String| Error::Compile { file: file.into(), arch: arch.clone(), status, log };
     let prog = nvrtc::create_program(&code, Some(&name)).map_err(|e| cerr(format!("{e}"), String::new()))?;
@@ -516,8 +515,8 @@ gemm.cu(12): warning #177-D: variable \"x\" was declared but never referenced\n"
     #[test]
     fn cuda_include_is_prepended_to_the_defaults() {
         let d = temp_dir("include");
-        let before = include_dirs_with(None);
-        let with = include_dirs_with(Some(&std::env::join_paths([&d]).unwrap()));
+        let before = include_dirs(&[]);
+        let with = include_dirs(std::slice::from_ref(&d));
         assert_eq!(with[0], d);
         assert_eq!(&with[1..], &before[..], "the defaults stay, after it");
         std::fs::remove_dir_all(&d).unwrap();

@@ -1,5 +1,5 @@
 //! The CUDA context of one model: device, one stream, the kernels loaded once per process per arch.
-use crate::compile::{arch_unsupported, compile, lookup_cubin, nvrtc_supported_archs, ptx_fallback_arch, Image, Target, KERNEL_FILES};
+use crate::compile::{arch_unsupported, compile_with, lookup_cubin, nvrtc_supported_archs, ptx_fallback_arch, Image, Target, KERNEL_FILES};
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use cudarc::nvrtc::Ptx;
@@ -9,16 +9,28 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Where a kernel image came from.
 #[derive(Clone, Debug)]
 enum Origin {
-    /// A cubin file of `ROBERTA_CUBIN_DIR`.
+    /// A cubin file of [`GpuOptions::cubin_dir`].
     File(std::path::PathBuf),
     /// NVRTC, in this process.
     Nvrtc,
 }
 
-/// Images of every kernel file (in [`KERNEL_FILES`] order), per device architecture (e.g. 90), made once per
-/// process.
+/// Images of every kernel file (in [`KERNEL_FILES`] order), per device architecture (e.g. 90) and options, made
+/// once per process.
 type ImageSet = Arc<Vec<(&'static str, Image, Origin)>>;
-static IMAGES: OnceLock<Mutex<HashMap<u32, ImageSet>>> = OnceLock::new();
+type ImageKey = (u32, GpuOptions);
+static IMAGES: OnceLock<Mutex<HashMap<ImageKey, ImageSet>>> = OnceLock::new();
+
+/// Where a [`Gpu`]'s kernels come from. The library reads no environment variable: the command line maps
+/// `ROBERTA_CUBIN_DIR` and `ROBERTA_CUDA_INCLUDE` (':'-separated) to these fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GpuOptions {
+    /// A folder of prebuilt cubins, `<stem>.<hash16>.sm_XX.cubin` (what `nvrtc-check --out` writes): a file's
+    /// cubin for the device's sm and the current sources is loaded instead of compiling it.
+    pub cubin_dir: Option<std::path::PathBuf>,
+    /// Folders NVRTC searches for cuda_fp16.h and mma.h before the defaults ([`crate::compile::include_dirs`]).
+    pub include_dirs: Vec<std::path::PathBuf>,
+}
 
 /// A CUDA device with its own stream and every kernel loaded: what one model holds.
 pub struct Gpu {
@@ -37,16 +49,22 @@ impl std::fmt::Debug for Gpu {
 }
 
 impl Gpu {
+    /// Opens device `ordinal` with the default [`GpuOptions`] (every kernel compiled with NVRTC): see
+    /// [`Gpu::with_options`].
+    pub fn new(ordinal: usize) -> Result<Self> {
+        Self::with_options(ordinal, &GpuOptions::default())
+    }
+
     /// Opens device `ordinal`: an error, never a panic, when there is no driver or no such device. Loads
     /// the kernels, for each kernel file:
-    /// - when `ROBERTA_CUBIN_DIR` is set and holds its cubin for the device's sm, named by the hash of the
+    /// - when [`GpuOptions::cubin_dir`] is set and holds its cubin for the device's sm, named by the hash of the
     ///   current sources (`<stem>.<hash16>.sm_XX.cubin`, see [`cubin_name`](crate::compile::cubin_name)), that
-    ///   cubin; if it fails to load, it is compiled once with NVRTC instead (with a note on stderr);
+    ///   cubin; if it fails to load, it is compiled once with NVRTC instead (with a warning through `log`);
     /// - when the folder holds only cubins of that file and sm with another hash (or none), an
     ///   [`Error::StaleCubin`]: nothing stale is ever loaded;
     /// - else NVRTC compiles it for the device's own sm. If NVRTC does not know that arch, it builds PTX for
     ///   the highest arch it supports below it (the driver JITs it); any other compile error is returned.
-    pub fn new(ordinal: usize) -> Result<Self> {
+    pub fn with_options(ordinal: usize, opts: &GpuOptions) -> Result<Self> {
         if !crate::driver_present() {
             return Err(Error::NoDriver);
         }
@@ -68,17 +86,18 @@ impl Gpu {
         let sm_count = ctx.attribute(
             cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
         )? as u32;
-        let images = images_for(sm)?;
+        let key: ImageKey = (sm, opts.clone());
+        let images = images_for(&key)?;
         let mut funcs = HashMap::new();
         for ((file, src, names), (_, image, origin)) in KERNEL_FILES.iter().zip(images.iter()) {
             let module = match (load(&ctx, file, sm, image), origin) {
                 (Ok(m), _) => m,
                 (Err(e), Origin::File(path)) => {
-                    eprintln!(
+                    log::warn!(
                         "roberta-gpu: {} did not load ({e}); compiling {file} with NVRTC for sm_{sm} instead",
                         path.display()
                     );
-                    let fresh = compile_for_device(file, src, sm).map_err(|c| match e {
+                    let fresh = compile_for_device(file, src, sm, &opts.include_dirs).map_err(|c| match e {
                         Error::Compile { file, arch, status, .. } => Error::Compile {
                             file,
                             arch,
@@ -88,7 +107,7 @@ impl Gpu {
                         other => other,
                     })?;
                     let m = load(&ctx, file, sm, &fresh)?;
-                    replace_image(sm, file, fresh);
+                    replace_image(&key, file, fresh);
                     m
                 }
                 (Err(e), Origin::Nvrtc) => return Err(e),
@@ -213,8 +232,8 @@ fn load(ctx: &Arc<CudaContext>, file: &str, sm: u32, image: &Image) -> Result<Ar
 /// NVRTC's image of one kernel file for a device of `sm_XX`: its cubin; when NVRTC says it does not know
 /// that arch, PTX for the highest arch it supports below it (see [`ptx_fallback_arch`]), with a note on
 /// stderr. Any other error is returned as it is (the same source would fail the same way again).
-fn compile_for_device(file: &str, src: &str, sm: u32) -> Result<Image> {
-    match compile(file, src, Target::Cubin(sm), &[]) {
+fn compile_for_device(file: &str, src: &str, sm: u32, includes: &[std::path::PathBuf]) -> Result<Image> {
+    match compile_with(file, src, Target::Cubin(sm), &[], includes) {
         Ok(c) => Ok(c.image),
         Err(e @ Error::Compile { .. }) => {
             let Error::Compile { log, .. } = &e else { unreachable!() };
@@ -222,37 +241,38 @@ fn compile_for_device(file: &str, src: &str, sm: u32) -> Result<Image> {
                 return Err(e);
             }
             let Some(v) = nvrtc_supported_archs().and_then(|a| ptx_fallback_arch(sm, &a)) else { return Err(e) };
-            eprintln!("roberta-gpu: NVRTC cannot build sm_{sm}; {file} as PTX for compute_{v} (the driver JITs it)");
-            Ok(compile(file, src, Target::Ptx(v), &[])?.image)
+            log::warn!("roberta-gpu: NVRTC cannot build sm_{sm}; {file} as PTX for compute_{v} (the driver JITs it)");
+            Ok(compile_with(file, src, Target::Ptx(v), &[], includes)?.image)
         }
         Err(e) => Err(e),
     }
 }
 
-fn cache() -> std::sync::MutexGuard<'static, HashMap<u32, ImageSet>> {
+fn cache() -> std::sync::MutexGuard<'static, HashMap<ImageKey, ImageSet>> {
     IMAGES.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Puts NVRTC's `image` of `file` into the process's set for `sm` (after a cubin of the folder failed to load).
-fn replace_image(sm: u32, file: &str, image: Image) {
+/// Puts NVRTC's `image` of `file` into the process's set for `key` (after a cubin of the folder failed to load).
+fn replace_image(key: &ImageKey, file: &str, image: Image) {
     let mut map = cache();
-    if let Some(set) = map.get(&sm) {
+    if let Some(set) = map.get(key) {
         let mut v: Vec<_> = set.iter().cloned().collect();
         for e in v.iter_mut().filter(|e| e.0 == file) {
             e.1 = image.clone();
             e.2 = Origin::Nvrtc;
         }
-        map.insert(sm, Arc::new(v));
+        map.insert(key.clone(), Arc::new(v));
     }
 }
 
-fn images_for(sm: u32) -> Result<ImageSet> {
+fn images_for(key: &ImageKey) -> Result<ImageSet> {
     let mut map = cache();
-    if let Some(set) = map.get(&sm) {
+    if let Some(set) = map.get(key) {
         return Ok(set.clone());
     }
+    let (sm, opts) = (key.0, &key.1);
     let mut set = Vec::new();
-    let dir = std::env::var_os("ROBERTA_CUBIN_DIR").filter(|d| !d.is_empty()).map(std::path::PathBuf::from);
+    let dir = opts.cubin_dir.as_ref().filter(|d| !d.as_os_str().is_empty());
     for (file, src, _) in KERNEL_FILES {
         let pre = match &dir {
             Some(d) => lookup_cubin(d, file, src, sm)?,
@@ -263,12 +283,12 @@ fn images_for(sm: u32) -> Result<ImageSet> {
                 Image::Cubin(std::fs::read(&p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?),
                 Origin::File(p),
             ),
-            None => (compile_for_device(file, src, sm)?, Origin::Nvrtc),
+            None => (compile_for_device(file, src, sm, &opts.include_dirs)?, Origin::Nvrtc),
         };
         set.push((file, image, origin));
     }
     let set = Arc::new(set);
-    map.insert(sm, set.clone());
+    map.insert(key.clone(), set.clone());
     Ok(set)
 }
 
@@ -283,15 +303,15 @@ mod tests {
             return;
         }
         let (file, src, _) = KERNEL_FILES[2];
-        assert!(matches!(compile_for_device(file, src, 90), Ok(Image::Cubin(_))));
+        assert!(matches!(compile_for_device(file, src, 90, &[]), Ok(Image::Cubin(_))));
         // sm_99 is no arch NVRTC knows: PTX of the highest one below it, for the driver to JIT
         let below = nvrtc_supported_archs().unwrap().into_iter().filter(|&a| a < 99).max().unwrap();
-        match compile_for_device(file, src, 99) {
+        match compile_for_device(file, src, 99, &[]) {
             Ok(Image::Ptx(p)) => assert!(p.contains(&format!(".target sm_{below}")), "{}", &p[..p.len().min(400)]),
             other => panic!("PTX expected: {other:?}"),
         }
         // a source error is returned as it is, for the device's own arch (no retry for PTX)
-        match compile_for_device("bad.cu", "#line 1 \"bad.cu\"\n__global__ void k() { no_such_thing(); }\n", 90) {
+        match compile_for_device("bad.cu", "#line 1 \"bad.cu\"\n__global__ void k() { no_such_thing(); }\n", 90, &[]) {
             Err(Error::Compile { arch, log, .. }) => assert!(arch == "sm_90" && log.contains("no_such_thing"), "{arch}: {log}"),
             other => panic!("a compile error expected: {other:?}"),
         }

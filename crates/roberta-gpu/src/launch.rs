@@ -154,24 +154,11 @@ impl Gpu {
         Ok(())
     }
 
-    /// Fused attention over a packed batch: `qkv` `[tokens, 3·heads·64]` → `out` `[tokens, heads·64]`
-    /// (merged heads). `key_mask` `[tokens]` (0 = masked key) is optional; a row with every key masked
-    /// gets zeros. Head dim 64; sequences up to any length (512 in RoBERTa).
-    pub fn attention(
-        &self,
-        qkv: &CudaSlice<f16>,
-        out: &mut CudaSlice<f16>,
-        off: &SeqOffsets,
-        key_mask: Option<&CudaSlice<u8>>,
-        heads: usize,
-        scale: f32,
-    ) -> Result<()> {
-        self.attention_d(qkv, out, off, key_mask, heads, 64, scale)
-    }
-
-    /// [`Gpu::attention`] for head dim `head_dim` ∈ {64, 32, 16}: `qkv` `[tokens, 3·heads·head_dim]`.
+    /// Fused attention over a packed batch: `qkv` `[tokens, 3·heads·head_dim]` → `out` `[tokens, heads·head_dim]`
+    /// (merged heads), head dim 64, 32 or 16. `key_mask` `[tokens]` (0 = masked key) is optional; a row with
+    /// every key masked gets zeros. Sequences up to any length (512 in RoBERTa).
     #[allow(clippy::too_many_arguments)]
-    pub fn attention_d(
+    pub fn attention(
         &self,
         qkv: &CudaSlice<f16>,
         out: &mut CudaSlice<f16>,
@@ -371,26 +358,23 @@ impl Gpu {
 
     /// Packs a padded `[batch·T, H]` into the real rows `[tokens, H]` given by `off` (right padding).
     pub fn pack(&self, padded: &CudaSlice<f16>, off: &SeqOffsets, packed: &mut CudaSlice<f16>, t: usize, h: usize) -> Result<()> {
-        self.pack_like("pack1", padded, off, packed, t, h, true)
+        self.pack_or_unpack(Direction::Pack, padded, off, packed, t, h)
     }
 
     /// Unpacks `[tokens, H]` into a padded `[batch·T, H]`, padding rows zeroed.
     pub fn unpack(&self, packed: &CudaSlice<f16>, off: &SeqOffsets, padded: &mut CudaSlice<f16>, t: usize, h: usize) -> Result<()> {
-        self.pack_like("unpack1", packed, off, padded, t, h, false)
+        self.pack_or_unpack(Direction::Unpack, packed, off, padded, t, h)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn pack_like(
-        &self,
-        name: &'static str,
-        src: &CudaSlice<f16>,
-        off: &SeqOffsets,
-        dst: &mut CudaSlice<f16>,
-        t: usize,
-        h: usize,
-        packing: bool,
-    ) -> Result<()> {
-        let (padded_len, packed_len) = if packing { (src.len(), dst.len()) } else { (dst.len(), src.len()) };
+    fn pack_or_unpack(&self, dir: Direction, src: &CudaSlice<f16>, off: &SeqOffsets, dst: &mut CudaSlice<f16>, t: usize, h: usize) -> Result<()> {
+        let name = match dir {
+            Direction::Pack => "pack1",
+            Direction::Unpack => "unpack1",
+        };
+        let (padded_len, packed_len) = match dir {
+            Direction::Pack => (src.len(), dst.len()),
+            Direction::Unpack => (dst.len(), src.len()),
+        };
         ensure(h & 7 == 0 && h > 0, name, || format!("hidden {h} not a multiple of 8"))?;
         ensure(off.max_len <= t, name, || format!("a sequence of {} > T = {t}", off.max_len))?;
         ensure(padded_len >= off.batch() * t * h, name, || "padded buffer shorter than batch·T·H".into())?;
@@ -413,4 +397,13 @@ impl Gpu {
 /// One warp per row, 4 rows per 128-thread block; warps past `rows` return.
 fn ln_config(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (rows.div_ceil(4) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// Which way [`Gpu::pack`] / [`Gpu::unpack`] copy rows.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// Padded `[batch·T, H]` → packed `[tokens, H]`.
+    Pack,
+    /// Packed → padded, padding rows zeroed.
+    Unpack,
 }

@@ -4,17 +4,18 @@
 //! Nothing here needs a GPU or a CUDA toolkit to build: [`Gpu::new`] returns [`Error::NoDriver`] or
 //! [`Error::NoDevice`] where there is none, and [`compile`] needs only libnvrtc (the PyPI wheel is enough).
 //!
-//! Precompiled kernels: `ROBERTA_CUBIN_DIR` may hold `<stem>.<hash16>.sm_XX.cubin` files (`nvrtc-check --out
-//! DIR` writes them), named by [`compile::source_hash`] of the sources this binary was built with; a cubin of
-//! other sources there is an [`Error::StaleCubin`], never loaded.
+//! Precompiled kernels: [`GpuOptions::cubin_dir`] (the command line's `ROBERTA_CUBIN_DIR`) may hold
+//! `<stem>.<hash16>.sm_XX.cubin` files (`nvrtc-check --out DIR` writes them), named by [`compile::source_hash`]
+//! of the sources this binary was built with; a cubin of other sources there is an [`Error::StaleCubin`], never
+//! loaded. The library reads no environment variable of its own and prints nothing: warnings go to `log`.
 pub mod compile;
 mod device;
 mod error;
 mod launch;
 pub mod reference;
 
-pub use compile::{compile, nvrtc_supported_archs, nvrtc_version, Compiled, Image, KernelStats, Target, KERNEL_FILES};
-pub use device::{Gpu, SeqOffsets};
+pub use compile::{compile, compile_with, nvrtc_supported_archs, nvrtc_version, Compiled, Image, KernelStats, Target, KERNEL_FILES};
+pub use device::{Gpu, GpuOptions, SeqOffsets};
 pub use error::{Error, Result};
 pub use launch::{EmbeddingTables, Epilogue, GemmAlgo, GemmTile, GemmVersion};
 

@@ -67,14 +67,9 @@ pub fn gemm(
     c
 }
 
-/// Attention over a packed batch (attention.cu): `qkv` `[tokens, 3·heads·64]` → `[tokens, heads·64]`;
+/// Attention over a packed batch (attention.cu): `qkv` `[tokens, 3·heads·d]` → `[tokens, heads·d]`, head dim `d`;
 /// `key_mask[token] == 0` removes that key; a query with no key left gets zeros.
-pub fn attention(qkv: &[f32], off: &[i32], key_mask: Option<&[u8]>, heads: usize, scale: f32) -> Vec<f32> {
-    attention_d(qkv, off, key_mask, heads, 64, scale)
-}
-
-/// [`attention`] for head dim `d` (attention.cu's `attention1_d32`, `attention1_d16`).
-pub fn attention_d(qkv: &[f32], off: &[i32], key_mask: Option<&[u8]>, heads: usize, d: usize, scale: f32) -> Vec<f32> {
+pub fn attention(qkv: &[f32], off: &[i32], key_mask: Option<&[u8]>, heads: usize, d: usize, scale: f32) -> Vec<f32> {
     #[allow(non_snake_case)]
     let D = d;
     let hidden = heads * D;

@@ -19,9 +19,18 @@ fn skip(why: &str) {
     println!("skipped: {why}");
 }
 
+/// The options the command line would give (`ROBERTA_CUBIN_DIR`, `ROBERTA_CUDA_INCLUDE`: the GPU bundle's
+/// run.sh sets them); the library reads no environment.
+fn options() -> roberta_gpu::GpuOptions {
+    roberta_gpu::GpuOptions {
+        cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
+        include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
+    }
+}
+
 /// Device 0, or None (skipped, reason printed) when there is no driver or no device; any other error panics.
 fn gpu() -> Option<Gpu> {
-    match Gpu::new(0) {
+    match Gpu::with_options(0, &options()) {
         Ok(g) => Some(g),
         Err(e @ (Error::NoDriver | Error::NoDevice { .. })) => {
             skip(&e.to_string());
@@ -152,9 +161,9 @@ fn attention_varlen_and_masked() {
     let dqkv = g.upload(&h(&qkv)).unwrap();
     let dmask = g.upload(&mask).unwrap();
     for m in [None, Some(&mask)] {
-        let want = r::attention(&qkv, &off.host, m.map(|v| v.as_slice()), heads, 0.125);
+        let want = r::attention(&qkv, &off.host, m.map(|v| v.as_slice()), heads, 64, 0.125);
         let mut out = poisoned(&g, tokens * hidden);
-        g.attention(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, 0.125).unwrap();
+        g.attention(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, 64, 0.125).unwrap();
         let got = g.download(&out).unwrap();
         check(&format!("attention mask={}", m.is_some()), &got, &want, 5e-3);
         if m.is_some() {
@@ -180,15 +189,15 @@ fn attention_head_dims_32_and_16() {
         let dqkv = g.upload(&h(&qkv)).unwrap();
         let scale = 1.0 / (d as f32).sqrt();
         for m in [None, Some(&mask)] {
-            let want = r::attention_d(&qkv, &off.host, m.map(|v| v.as_slice()), heads, d, scale);
+            let want = r::attention(&qkv, &off.host, m.map(|v| v.as_slice()), heads, d, scale);
             let mut out = poisoned(&g, tokens * hidden);
-            g.attention_d(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, d, scale).unwrap();
+            g.attention(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, d, scale).unwrap();
             check(&format!("attention d={d} mask={}", m.is_some()), &g.download(&out).unwrap(), &want, 5e-3);
         }
     }
     let mut out = poisoned(&g, tokens * 48 * 3);
     let qkv = g.upload(&vec![f16::ZERO; tokens * 3 * 48 * 3]).unwrap();
-    assert!(g.attention_d(&qkv, &mut out, &off, None, 3, 48, 0.1).is_err(), "head dim 48 is rejected");
+    assert!(g.attention(&qkv, &mut out, &off, None, 3, 48, 0.1).is_err(), "head dim 48 is rejected");
 }
 
 /// Inputs of [`attention_peaked`]: a packed batch of `lens` with head dim `d` (scale 1/√d), whose softmax
@@ -300,8 +309,7 @@ fn max_row_rel_err(got: &[f16], want: &[f32], width: usize) -> (f32, usize) {
     worst
 }
 
-/// Peaked softmax (see [`peaked_inputs`]) for head dim 64 (`reference::attention`) and 32, 16
-/// (`reference::attention_d`): sequences of 1, 7 and 130, 200, 512 tokens (several 64-key tiles), with and
+/// Peaked softmax (see [`peaked_inputs`]) for head dim 64 and 32, 16 (`reference::attention`): sequences of 1, 7 and 130, 200, 512 tokens (several 64-key tiles), with and
 /// without the key mask. Checks every element, and bounds the per-row (one query, one head) relative error.
 #[test]
 fn attention_peaked_softmax_rescale_and_late_masks() {
@@ -318,13 +326,9 @@ fn attention_peaked_softmax_rescale_and_late_masks() {
         for m in [Some(&mask), None] {
             let mk = m.map(|v| v.as_slice());
             let (spread, alpha, share) = softmax_shape(&qkv, &off.host, mk, heads, d, scale);
-            let want = if d == 64 {
-                r::attention(&qkv, &off.host, mk, heads, scale)
-            } else {
-                r::attention_d(&qkv, &off.host, mk, heads, d, scale)
-            };
+            let want = r::attention(&qkv, &off.host, mk, heads, d, scale);
             let mut out = poisoned(&g, tokens * hidden);
-            g.attention_d(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, d, scale).unwrap();
+            g.attention(&dqkv, &mut out, &off, m.map(|_| &dmask), heads, d, scale).unwrap();
             let got = g.download(&out).unwrap();
             let what = format!("peaked attention d={d} mask={}", m.is_some());
             let (e, row) = max_row_rel_err(&got, &want, d);
@@ -341,8 +345,8 @@ fn attention_peaked_softmax_rescale_and_late_masks() {
         }
         // the masked keys matter: without the mask the long sequences' outputs are other ones
         let (a, b) = (
-            r::attention_d(&qkv, &off.host, Some(&mask), heads, d, scale),
-            r::attention_d(&qkv, &off.host, None, heads, d, scale),
+            r::attention(&qkv, &off.host, Some(&mask), heads, d, scale),
+            r::attention(&qkv, &off.host, None, heads, d, scale),
         );
         let moved = a.chunks(hidden).zip(b.chunks(hidden)).filter(|(x, y)| x.iter().zip(*y).any(|(p, q)| (p - q).abs() > 0.1)).count();
         assert!(moved > 100, "d={d}: dropping the late-tile masks moves only {moved} rows");
@@ -490,7 +494,7 @@ fn device_0_opens_where_a_device_exists() {
         println!("skipped: no CUDA driver or no device here");
         return;
     }
-    match Gpu::new(0) {
+    match Gpu::with_options(0, &options()) {
         Ok(g) => println!("Gpu::new(0): {g:?} ({})", g.describe()),
         Err(e) if present => panic!("a CUDA driver reports a device, but Gpu::new(0) failed: {e}"),
         Err(e) => panic!("ROBERTA_REQUIRE_GPU=1 but Gpu::new(0) failed: {e}"),

@@ -4,6 +4,7 @@ pub mod metrics;
 pub mod mlm;
 pub mod ner;
 pub mod pooling;
+pub mod scores;
 pub mod sequence_classification;
 pub mod token_classification;
 
@@ -11,7 +12,7 @@ pub use mlm::MlmHead;
 pub use sequence_classification::SequenceClassificationHead;
 pub use token_classification::TokenClassificationHead;
 
-use roberta_encoder::{Config, EncoderError, Weights};
+use roberta_encoder::{Config, EncoderError, TensorSource};
 
 /// The head a checkpoint's `architectures[0]` names.
 pub enum Head {
@@ -24,8 +25,9 @@ pub enum Head {
 }
 
 impl Head {
-    /// Loads the head of `config.architectures[0]`; `None` for a bare encoder or an unknown class.
-    pub fn from_architecture(cfg: &Config, w: &Weights) -> Result<Option<Head>, EncoderError> {
+    /// Loads the head of `config.architectures[0]` from `src` (only the head's tensors are read); `None` for a
+    /// bare encoder or an unknown class.
+    pub fn from_architecture(cfg: &Config, w: &dyn TensorSource) -> Result<Option<Head>, EncoderError> {
         let arch = cfg.architectures.as_ref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
         Ok(Some(match arch.trim_start_matches("XLM").trim_start_matches("Camembert") {
             a if a.ends_with("ForMaskedLM") => Head::MaskedLm(MlmHead::load(cfg, w)?),

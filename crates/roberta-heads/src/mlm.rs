@@ -1,7 +1,8 @@
-//! `lm_head`: dense → GELU → LayerNorm → decoder (tied to the word embeddings) + `lm_head.bias`;
-//! both projections packed once for the encoder's GEMM kernel.
+//! `lm_head`: dense → GELU → LayerNorm → decoder (tied to the word embeddings unless `tie_word_embeddings`
+//! is false) + `lm_head.bias`; both projections packed once for the encoder's GEMM kernel.
+use roberta_checkpoint::names::lm_head as n;
 use roberta_encoder::matmul::PackedLinear;
-use roberta_encoder::{ops, Config, EncoderError, Weights};
+use roberta_encoder::{ops, Config, EncoderError, TensorSource};
 
 /// The masked-LM head (HF `RobertaLMHead`).
 pub struct MlmHead {
@@ -13,16 +14,17 @@ pub struct MlmHead {
 }
 
 impl MlmHead {
-    /// Loads `lm_head.*`; the decoder bias is `lm_head.bias` (or `lm_head.decoder.bias`).
-    pub fn load(cfg: &Config, w: &Weights) -> Result<Self, EncoderError> {
+    /// Loads `lm_head.*`; the decoder's weight is the word embeddings (or `lm_head.decoder.weight` when
+    /// `tie_word_embeddings` is false), its bias `lm_head.bias` (or `lm_head.decoder.bias`).
+    pub fn load(cfg: &Config, src: &dyn TensorSource) -> Result<Self, EncoderError> {
         let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-        let bias_name = if w.contains("lm_head.bias") { "lm_head.bias" } else { "lm_head.decoder.bias" };
-        let vec = |name: &str, shape: &[usize]| w.expect(name, shape).map(|t| t.data.clone());
+        let bias_name = n::decoder_bias(|name| src.contains(name));
+        let vec = |name: &str, shape: &[usize]| src.read_f32(name, shape);
         Ok(MlmHead {
-            dense: PackedLinear::new(vec("lm_head.dense.weight", &[h, h])?, h, Some(vec("lm_head.dense.bias", &[h])?)),
-            ln_g: vec("lm_head.layer_norm.weight", &[h])?,
-            ln_b: vec("lm_head.layer_norm.bias", &[h])?,
-            decoder: PackedLinear::new(vec("lm_head.decoder.weight", &[v, h])?, v, Some(vec(bias_name, &[v])?)),
+            dense: PackedLinear::new(vec(n::DENSE_WEIGHT, &[h, h])?, h, Some(vec(n::DENSE_BIAS, &[h])?)),
+            ln_g: vec(n::LN_WEIGHT, &[h])?,
+            ln_b: vec(n::LN_BIAS, &[h])?,
+            decoder: PackedLinear::new(vec(n::decoder_weight(cfg.tie_word_embeddings), &[v, h])?, v, Some(vec(bias_name, &[v])?)),
             eps: cfg.layer_norm_eps as f32,
         })
     }

@@ -68,22 +68,25 @@ pub struct Entity {
     pub index: Option<usize>,
 }
 
-/// Softmax of one row, as numpy does it in the pipeline (f32, max-shifted).
-pub fn softmax(row: &[f32]) -> Vec<f32> {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = row.iter().map(|&x| (x - m).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
-}
+pub use crate::scores::softmax;
+use crate::scores::argmax;
 
-fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
+/// Serialised as HF's pipeline writes an entity: `entity` (aggregation none, with `index`) or `entity_group`,
+/// then `score`, `word`, `start`, `end`; the score as the f64 its f32 widens to.
+impl serde::Serialize for Entity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(if self.grouped { "entity_group" } else { "entity" }, &self.label)?;
+        m.serialize_entry("score", &f64::from(self.score))?;
+        if let Some(i) = self.index {
+            m.serialize_entry("index", &i)?;
         }
+        m.serialize_entry("word", &self.word)?;
+        m.serialize_entry("start", &self.start)?;
+        m.serialize_entry("end", &self.end)?;
+        m.end()
     }
-    best
 }
 
 /// HF's fallback sub-word heuristic for tokenizers without a continuing-subword prefix: a token continues a
@@ -99,7 +102,7 @@ pub fn aggregate(
     labels: &[String],
     detok: &dyn Fn(&[&str]) -> String,
 ) -> Vec<Entity> {
-    let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| format!("LABEL_{i}"));
+    let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| crate::scores::default_label(i));
     let entities: Vec<Entity> = match strategy {
         Aggregation::None | Aggregation::Simple => pre
             .iter()

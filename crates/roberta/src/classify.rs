@@ -2,21 +2,25 @@
 //! multi-label (or single-logit) checkpoints; sorted by score. Texts past the model's length are truncated and
 //! say so.
 use crate::model::Model;
+use crate::output::{each_failed, f32_as_f64, Output, Pipeline};
 use crate::{Error, Result};
 use roberta_heads::Head;
+use serde::Serialize;
+use std::sync::Arc;
 
-/// One label and its score.
-#[derive(Clone, Debug, PartialEq)]
+/// One label and its score, with HF's field names.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LabelScore {
     /// Label name (`id2label`).
     pub label: String,
     /// Probability.
+    #[serde(serialize_with = "f32_as_f64")]
     pub score: f32,
 }
 
 /// The classification pipeline.
 pub struct Classifier {
-    model: Model,
+    model: Arc<Model>,
     top_k: Option<usize>,
     sigmoid: bool,
     labels: Vec<String>,
@@ -24,36 +28,50 @@ pub struct Classifier {
 
 impl Classifier {
     /// Needs a sequence-classification checkpoint; `top_k` None keeps every label.
-    pub fn new(model: Model, top_k: Option<usize>) -> Result<Classifier> {
-        let Some(Head::SequenceClassification(h)) = &model.head else {
+    pub fn new(model: impl Into<Arc<Model>>, top_k: Option<usize>) -> Result<Classifier> {
+        let model = model.into();
+        let Some(Head::SequenceClassification(h)) = model.head() else {
             return Err(Error::Model("classify needs a RobertaForSequenceClassification checkpoint (config.architectures)".into()));
         };
-        let sigmoid = model.config.problem_type.as_deref() == Some("multi_label_classification") || h.num_labels() == 1;
-        let mut labels = model.config.labels();
+        model.tokenizer()?;
+        let sigmoid = model.config().problem_type.as_deref() == Some("multi_label_classification") || h.num_labels() == 1;
+        let mut labels = model.config().labels();
         labels.resize_with(h.num_labels(), || String::new());
         for (i, l) in labels.iter_mut().enumerate() {
             if l.is_empty() {
-                *l = format!("LABEL_{i}");
+                *l = roberta_heads::scores::default_label(i);
             }
         }
         Ok(Classifier { model, top_k, sigmoid, labels })
     }
 
-    /// The model.
-    pub fn model(&self) -> &Model {
+    /// The model (clone the `Arc` to share it with another pipeline).
+    pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
-    /// Raw logits `[num_labels]` of each text (with a truncation warning when one was cut).
-    pub fn logits(&self, texts: &[&str]) -> Result<Vec<(Vec<f32>, Option<String>)>> {
-        let encoded: Vec<(Vec<u32>, Option<String>)> = texts.iter().map(|t| self.model.encode_truncated(t)).collect::<Result<_>>()?;
-        let seqs: Vec<&[u32]> = encoded.iter().map(|e| e.0.as_slice()).collect();
-        Ok(self.logits_of_ids(&seqs)?.into_iter().zip(encoded).map(|(l, e)| (l, e.1)).collect())
+    /// Raw logits `[num_labels]` of each text, each text's own result (with a truncation warning when it was cut).
+    pub fn logits(&self, texts: &[&str]) -> Vec<Result<Output<Vec<f32>>>> {
+        let encoded: Vec<Result<(Vec<u32>, Option<String>)>> = texts.iter().map(|t| self.model.encode_truncated(t)).collect();
+        let ok: Vec<usize> = (0..texts.len()).filter(|&i| encoded[i].is_ok()).collect();
+        let seqs: Vec<&[u32]> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").0.as_slice()).collect();
+        let mut logits = match self.logits_of_ids(&seqs) {
+            Ok(l) => l.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => each_failed(ok.len(), e),
+        }
+        .into_iter();
+        encoded
+            .into_iter()
+            .map(|e| {
+                let (_, warning) = e?;
+                Ok(Output { value: logits.next().expect("one per text")?, warning })
+            })
+            .collect()
     }
 
     /// Raw logits of sequences already tokenized (with `<s>` first).
     pub fn logits_of_ids(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let Some(Head::SequenceClassification(head)) = &self.model.head else { unreachable!("checked in new") };
+        let Some(Head::SequenceClassification(head)) = self.model.head() else { unreachable!("checked in new") };
         let mut out = vec![Vec::new(); seqs.len()];
         self.model.forward_all(seqs, |k, h, b| {
             out[k] = head.logits(h.row(b, 0), 1);
@@ -64,7 +82,7 @@ impl Classifier {
 
     /// Labels sorted by score from one row of logits.
     pub fn scores(&self, logits: &[f32]) -> Vec<LabelScore> {
-        let scores = if self.sigmoid { logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect() } else { roberta_heads::ner::softmax(logits) };
+        let scores = if self.sigmoid { logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect() } else { roberta_heads::scores::softmax(logits) };
         let mut v: Vec<LabelScore> = scores.into_iter().zip(&self.labels).map(|(score, l)| LabelScore { label: l.clone(), score }).collect();
         v.sort_by(|a, b| b.score.total_cmp(&a.score));
         v.truncate(self.top_k.unwrap_or(usize::MAX));
@@ -72,7 +90,17 @@ impl Classifier {
     }
 
     /// Labels sorted by score for every text.
-    pub fn run(&self, texts: &[&str]) -> Result<Vec<(Vec<LabelScore>, Option<String>)>> {
-        Ok(self.logits(texts)?.into_iter().map(|(l, w)| (self.scores(&l), w)).collect())
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<LabelScore>>>> {
+        self.logits(texts).into_iter().map(|r| r.map(|o| Output { value: self.scores(&o.value), warning: o.warning })).collect()
+    }
+}
+
+impl Pipeline for Classifier {
+    type Value = Vec<LabelScore>;
+    fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<LabelScore>>>> {
+        Classifier::run(self, texts)
+    }
+    fn model(&self) -> &Model {
+        &self.model
     }
 }

@@ -2,30 +2,54 @@
 //! windows and the mean is over every real token of every window. `<s>` pooling takes the first window and
 //! says when the text was longer.
 use crate::model::Model;
+use crate::output::{each_failed, f32s_as_f64, Output, Pipeline};
 use crate::Result;
 use roberta_heads::pooling::{l2_normalize, masked_sum, Pooling};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One text's vector (serialised as a plain list of numbers, TEI's `/embed` row).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Embedding(#[serde(serialize_with = "f32s_as_f64")] pub Vec<f32>);
+
+impl std::ops::Deref for Embedding {
+    type Target = Vec<f32>;
+    fn deref(&self) -> &Vec<f32> {
+        &self.0
+    }
+}
 
 /// The embedding pipeline.
 pub struct Embedder {
-    model: Model,
+    model: Arc<Model>,
     pooling: Pooling,
     normalize: bool,
 }
 
 impl Embedder {
     /// Any RoBERTa checkpoint will do (the head, if any, is not used).
-    pub fn new(model: Model, pooling: Pooling, normalize: bool) -> Embedder {
-        Embedder { model, pooling, normalize }
+    pub fn new(model: impl Into<Arc<Model>>, pooling: Pooling, normalize: bool) -> Result<Embedder> {
+        let model = model.into();
+        model.tokenizer()?;
+        Ok(Embedder { model, pooling, normalize })
     }
 
-    /// The model.
-    pub fn model(&self) -> &Model {
+    /// The model (clone the `Arc` to share it with another pipeline).
+    pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
     /// One vector per text, with a warning when `<s>` pooling saw only the first window of a long text.
-    pub fn run(&self, texts: &[&str]) -> Result<Vec<(Vec<f32>, Option<String>)>> {
-        let width = self.model.config.hidden_size;
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Embedding>>> {
+        match self.vectors(texts) {
+            Ok(v) => v.into_iter().map(Ok).collect(),
+            Err(e) => each_failed(texts.len(), e),
+        }
+    }
+
+    fn vectors(&self, texts: &[&str]) -> Result<Vec<Output<Embedding>>> {
+        let width = self.model.config().hidden_size;
         let mut owner = Vec::new();
         let mut seqs_owned = Vec::new();
         let mut n_windows = vec![0usize; texts.len()];
@@ -51,8 +75,8 @@ impl Embedder {
                     counts[i] = 1;
                 }
                 Pooling::Mean => {
-                    let rows = &h.data[b * h.seq_len * width..(b + 1) * h.seq_len * width];
-                    counts[i] += masked_sum(rows, &h.mask[b * h.seq_len..(b + 1) * h.seq_len], width, &mut sums[i]);
+                    let rows = h.sequence(b);
+                    counts[i] += masked_sum(rows, &vec![1; rows.len() / width], width, &mut sums[i]);
                 }
             }
             Ok(())
@@ -68,8 +92,18 @@ impl Embedder {
                 }
                 let warning = (self.pooling == Pooling::Cls && w > 1)
                     .then(|| format!("cls pooling used the first of {w} windows of {} tokens", self.model.max_tokens()));
-                (v, warning)
+                Output { value: Embedding(v), warning }
             })
             .collect())
+    }
+}
+
+impl Pipeline for Embedder {
+    type Value = Embedding;
+    fn run(&self, texts: &[&str]) -> Vec<Result<Output<Embedding>>> {
+        Embedder::run(self, texts)
+    }
+    fn model(&self) -> &Model {
+        &self.model
     }
 }

@@ -58,12 +58,12 @@ pub struct Evaluation {
 
 /// Runs the protocol over `sentences` with a token-classification model.
 pub fn evaluate(model: &Model, sentences: &[Sentence]) -> Result<Evaluation> {
-    let Some(Head::TokenClassification(head)) = &model.head else {
+    let Some(Head::TokenClassification(head)) = model.head() else {
         return Err(Error::Model("eval-ner needs a RobertaForTokenClassification checkpoint".into()));
     };
-    let tok = &model.tokenizer;
-    let labels = model.config.labels();
-    let max_pieces = model.config.max_position_embeddings.saturating_sub(4).max(1);
+    let tok = model.tokenizer()?;
+    let labels = model.config().labels();
+    let max_pieces = model.config().max_position_embeddings.saturating_sub(4).max(1);
     let bare = EncodeOptions { add_special_tokens: false, ..Default::default() };
     // chunks: (sentence, first word, words)
     let mut chunks: Vec<(usize, usize, Vec<&str>)> = Vec::new();
@@ -99,8 +99,8 @@ pub fn evaluate(model: &Model, sentences: &[Sentence]) -> Result<Evaluation> {
             if let Some(w) = *wid {
                 if prev != Some(w) {
                     let logits = head.logits(h.row(b, j), 1);
-                    let best = (0..k).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
-                    predictions[*s][first + w as usize] = labels.get(best).cloned().unwrap_or_else(|| format!("LABEL_{best}"));
+                    let best = roberta_heads::scores::argmax(&logits[..k]);
+                    predictions[*s][first + w as usize] = labels.get(best).cloned().unwrap_or_else(|| roberta_heads::scores::default_label(best));
                 }
             }
             prev = *wid;

@@ -1,59 +1,76 @@
 //! `FillMask`: the top-k tokens for each `<mask>`, as `pipeline("fill-mask")`.
 use crate::model::Model;
+use crate::output::{each_failed, f32_as_f64, Output, Pipeline};
 use crate::{Error, Result};
 use roberta_heads::Head;
 use roberta_tokenizer::{EncodeOptions, Input};
+use serde::Serialize;
+use std::sync::Arc;
 
-/// One candidate for a mask.
-#[derive(Clone, Debug, PartialEq)]
+/// One candidate for a mask, with HF's field names.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// Softmax probability.
+    #[serde(serialize_with = "f32_as_f64")]
+    pub score: f32,
     /// Token id.
     pub token: u32,
     /// The token decoded (e.g. `" fiebre"`).
     pub token_str: String,
-    /// Softmax probability.
-    pub score: f32,
     /// The text with this token in place of the mask.
     pub sequence: String,
 }
 
-/// The predictions for one text: one list per mask, in text order.
+/// The predictions for one text: top-k per mask, in text order. Serialised as HF does: one mask gives a list of
+/// predictions, several a list of such lists.
 #[derive(Clone, Debug, PartialEq)]
-pub struct FillMaskOutput {
-    /// Top-k per mask.
-    pub masks: Vec<Vec<Prediction>>,
-    /// Set when the text was cut to the model's length (the masks survived the cut).
-    pub warning: Option<String>,
+pub struct Masks(pub Vec<Vec<Prediction>>);
+
+impl std::ops::Deref for Masks {
+    type Target = Vec<Vec<Prediction>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Serialize for Masks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(s),
+            all => all.serialize(s),
+        }
+    }
 }
 
 /// The fill-mask pipeline.
 pub struct FillMask {
-    model: Model,
+    model: Arc<Model>,
     top_k: usize,
     mask_id: u32,
 }
 
 impl FillMask {
     /// Needs a masked-LM checkpoint and a tokenizer with a mask token.
-    pub fn new(model: Model, top_k: usize) -> Result<FillMask> {
-        if !matches!(model.head, Some(Head::MaskedLm(_))) {
+    pub fn new(model: impl Into<Arc<Model>>, top_k: usize) -> Result<FillMask> {
+        let model = model.into();
+        if !matches!(model.head(), Some(Head::MaskedLm(_))) {
             return Err(Error::Model("fill-mask needs a RobertaForMaskedLM checkpoint (config.architectures)".into()));
         }
-        let mask_id = model
-            .tokenizer
-            .mask_token_id()
-            .ok_or_else(|| Error::Model(format!("the tokenizer has no mask token {:?}", model.tokenizer.special_tokens().mask)))?;
+        let tok = model.tokenizer()?;
+        let mask_id =
+            tok.mask_token_id().ok_or_else(|| Error::Model(format!("the tokenizer has no mask token {:?}", tok.special_tokens().mask)))?;
         Ok(FillMask { model, top_k: top_k.max(1), mask_id })
     }
 
-    /// The model.
-    pub fn model(&self) -> &Model {
+    /// The model (clone the `Arc` to share it with another pipeline).
+    pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
     /// Predicts every text of a batch; each gets its own result (a text without a mask is an error for it alone).
-    pub fn run(&self, texts: &[&str]) -> Vec<Result<FillMaskOutput>> {
-        let tok = &self.model.tokenizer;
+    /// The warning says when a text was cut to the model's length (its masks survived the cut).
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Masks>>> {
+        let tok = self.model.tok();
         let max = self.model.max_tokens();
         let mut prepared: Vec<Result<(Vec<u32>, Option<String>)>> = Vec::with_capacity(texts.len());
         for t in texts {
@@ -79,17 +96,18 @@ impl FillMask {
         }
         let ok: Vec<usize> = (0..texts.len()).filter(|&i| prepared[i].is_ok()).collect();
         let seqs: Vec<&[u32]> = ok.iter().map(|&i| prepared[i].as_ref().expect("ok").0.as_slice()).collect();
-        let mut results: Vec<Option<Result<FillMaskOutput>>> = (0..texts.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Output<Masks>>>> = (0..texts.len()).map(|_| None).collect();
         let res = self.model.forward_all(&seqs, |k, h, b| {
             let i = ok[k];
             let (ids, warning) = prepared[i].as_ref().expect("ok");
-            results[i] = Some(self.predict(ids, h, b).map(|masks| FillMaskOutput { masks, warning: warning.clone() }));
+            results[i] = Some(self.predict(ids, h, b).map(|masks| Output { value: Masks(masks), warning: warning.clone() }));
             Ok(())
         });
         if let Err(e) = res {
-            let msg = e.to_string();
+            let mut failed = each_failed(ok.len(), e).into_iter();
             for &i in &ok {
-                results[i].get_or_insert_with(|| Err(Error::Input(msg.clone())));
+                let err = failed.next().expect("one per text");
+                results[i].get_or_insert(err);
             }
         }
         prepared
@@ -103,8 +121,8 @@ impl FillMask {
     }
 
     fn predict(&self, ids: &[u32], h: &crate::model::Hidden, b: usize) -> Result<Vec<Vec<Prediction>>> {
-        let Some(Head::MaskedLm(head)) = &self.model.head else { unreachable!("checked in new") };
-        let tok = &self.model.tokenizer;
+        let Some(Head::MaskedLm(head)) = self.model.head() else { unreachable!("checked in new") };
+        let tok = self.model.tok();
         let positions: Vec<usize> = (0..ids.len()).filter(|&t| ids[t] == self.mask_id).collect();
         let rows: Vec<f32> = positions.iter().flat_map(|&t| h.row(b, t).iter().copied()).collect();
         let logits = head.logits(&rows, positions.len());
@@ -115,7 +133,7 @@ impl FillMask {
             .iter()
             .enumerate()
             .map(|(k, &pos)| {
-                let probs = roberta_heads::ner::softmax(&logits[k * vocab..(k + 1) * vocab]);
+                let probs = roberta_heads::scores::softmax(&logits[k * vocab..(k + 1) * vocab]);
                 let mut order: Vec<u32> = (0..vocab as u32).collect();
                 let k_top = self.top_k.min(vocab);
                 order.select_nth_unstable_by(k_top - 1, |&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
@@ -137,5 +155,15 @@ impl FillMask {
                     .collect()
             })
             .collect())
+    }
+}
+
+impl Pipeline for FillMask {
+    type Value = Masks;
+    fn run(&self, texts: &[&str]) -> Vec<Result<Output<Masks>>> {
+        FillMask::run(self, texts)
+    }
+    fn model(&self) -> &Model {
+        &self.model
     }
 }

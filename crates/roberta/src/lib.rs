@@ -1,6 +1,10 @@
 //! roberta: RoBERTa inference pipelines with Hugging Face's answers — [`FillMask`], [`Ner`], [`Classifier`],
 //! [`Embedder`] — and NER evaluation on CoNLL files ([`eval_ner`]). Built on `roberta-tokenizer`,
-//! `roberta-encoder` and `roberta-heads`; CPU (f32) by default, CUDA when built and asked for.
+//! `roberta-checkpoint`, `roberta-encoder` and `roberta-heads`; CPU (f32) by default, CUDA when asked for.
+//!
+//! Every pipeline is a [`Pipeline`]: a batch of texts in, one `Result<`[`Output`]`>` per text out, the values
+//! serialisable with HF's field names. Pipelines share one loaded [`Model`] (`Arc<Model>`); [`LoadOptions`]
+//! says how it loads. The library reads no environment variable and prints nothing (warnings go to `log`).
 //!
 //! ```
 //! use roberta::{Device, FillMask, Model};
@@ -8,10 +12,10 @@
 //! let model = Model::load(dir, Device::Cpu)?;          // an HF directory, e.g. bsc-bio-ehr-es
 //! let fill = FillMask::new(model, 3)?;
 //! let out = fill.run(&["El paciente presenta dolor <mask>."]).remove(0)?;
-//! for p in &out.masks[0] {
+//! for p in &out.value[0] {
 //!     println!("{:>12} {:.3}", p.token_str, p.score);
 //! }
-//! assert_eq!(out.masks[0].len(), 3);
+//! assert_eq!(out.value[0].len(), 3);
 //! # Ok::<(), roberta::Error>(())
 //! ```
 mod classify;
@@ -20,12 +24,15 @@ pub mod eval_ner;
 mod fill_mask;
 mod model;
 mod ner;
+mod output;
 
 pub use classify::{Classifier, LabelScore};
-pub use embed::Embedder;
-pub use fill_mask::{FillMask, FillMaskOutput, Prediction};
-pub use model::Model;
+pub use embed::{Embedder, Embedding};
+pub use fill_mask::{FillMask, Masks, Prediction};
+pub use model::{LoadOptions, Model};
 pub use ner::Ner;
+pub use output::{Output, Pipeline};
+pub use roberta_encoder::{BatchInput, CudaOptions, EncoderOutput, GpuOptions};
 pub use roberta_encoder::Device;
 pub use roberta_heads::ner::{Aggregation, Entity};
 pub use roberta_heads::pooling::Pooling;
@@ -48,6 +55,9 @@ pub enum Error {
     /// Reading a data file.
     #[error("{path}: {msg}")]
     Data { path: std::path::PathBuf, msg: String },
+    /// A failure of a whole batch (a forward pass), given to each of its texts.
+    #[error(transparent)]
+    Batch(std::sync::Arc<Error>),
 }
 
 /// Result alias of this crate.

@@ -1,71 +1,147 @@
 //! A loaded model directory: tokenizer, config, encoder on its device, and the head `architectures` names.
 use crate::{Error, Result};
-use roberta_encoder::{BatchInput, Config, Device, Encoder, RobertaModel, Weights};
+use roberta_checkpoint::{files, ModelFiles};
+use roberta_encoder::{BatchInput, Config, CudaOptions, Device, Encoder, EncoderOutput, TokenRows};
 use roberta_heads::Head;
 use roberta_tokenizer::Tokenizer;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// An HF RoBERTa directory loaded for inference. `Send + Sync`: share it behind an `Arc`.
-pub struct Model {
-    /// The tokenizer.
-    pub tokenizer: Tokenizer,
-    /// The configuration.
-    pub config: Config,
-    /// The encoder.
-    pub encoder: Encoder,
-    /// The task head, when the checkpoint has one.
-    pub head: Option<Head>,
-    /// Sequences per forward pass.
+/// How [`Model::load_with`] loads a model. The library reads no environment variable: the command line maps
+/// `ROBERTA_MEMORY_LIMIT`, `ROBERTA_CUDA_GRAPHS`, `ROBERTA_CUBIN_DIR` and `ROBERTA_CUDA_INCLUDE` to these fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Where the encoder runs.
+    pub device: Device,
+    /// Sequences per forward pass (at least 1).
     pub batch_size: usize,
     /// Upper bound on one forward pass's activations (see [`Model::activation_bytes`]): a batch that would pass
-    /// it is split into smaller passes (one sequence at least). Default: env `ROBERTA_MEMORY_LIMIT` (bytes), or none.
+    /// it is split into smaller passes (one sequence at least). None: no bound.
     pub memory_limit_bytes: Option<usize>,
+    /// The CUDA encoder's options (graphs, where kernels come from).
+    pub cuda: CudaOptions,
+    /// Load the tokenizer (every pipeline needs it; [`Model::encode`] on ids alone does not).
+    pub tokenizer: bool,
 }
 
-/// One forward pass over padded sequences: hidden states `[batch, seq_len, hidden]` and the mask.
-pub(crate) struct Hidden {
-    pub data: Vec<f32>,
-    pub mask: Vec<u32>,
-    pub seq_len: usize,
-    pub width: usize,
-}
-
-impl Hidden {
-    /// Row `t` of sequence `b`.
-    pub fn row(&self, b: usize, t: usize) -> &[f32] {
-        let o = (b * self.seq_len + t) * self.width;
-        &self.data[o..o + self.width]
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, batch_size: 16, memory_limit_bytes: None, cuda: CudaOptions::default(), tokenizer: true }
     }
 }
 
+/// An HF RoBERTa directory loaded for inference. `Send + Sync`: pipelines share one behind an `Arc`.
+pub struct Model {
+    dir: PathBuf,
+    tokenizer: Option<Tokenizer>,
+    config: Config,
+    encoder: Encoder,
+    head: Option<Head>,
+    batch_size: usize,
+    memory_limit_bytes: Option<usize>,
+}
+
+/// One forward pass: the real tokens' hidden states, sequence after sequence.
+pub(crate) type Hidden = TokenRows;
+
 impl Model {
-    /// Loads tokenizer, config, weights and head from `dir`, the encoder on `device`.
+    /// Loads tokenizer, config, weights and head from `dir`, the encoder on `device` (default options).
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Model> {
+        Self::load_with(dir, &LoadOptions { device, ..LoadOptions::default() })
+    }
+
+    /// Loads tokenizer, config, weights and head from `dir` with `opts`. The checkpoint is read once, tensor by
+    /// tensor, into the encoder and the head (the peak is the model plus its largest weight matrix).
+    pub fn load_with(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
-        let tokenizer = Tokenizer::from_dir(dir)?;
-        let config = Config::from_file(&dir.join("config.json"))?;
-        let (encoder, head) = if device == Device::Cpu {
-            // lean: the encoder straight from the file tensor by tensor, then only the head's tensors (peak ≈ the
-            // packed model plus the head, not two copies of the checkpoint)
-            let encoder = Encoder::Cpu(RobertaModel::load_dir(&config, dir)?);
-            let head_weights = Weights::load_dir_where(dir, |n| {
-                n.starts_with("lm_head.") || n.starts_with("classifier.") || n == "embeddings.word_embeddings.weight"
-            })?;
-            (encoder, Head::from_architecture(&config, &head_weights)?)
-        } else {
-            let weights = Weights::load_dir(dir)?;
-            (Encoder::load(&config, &weights, device)?, Head::from_architecture(&config, &weights)?)
-        };
-        if tokenizer.vocab_size() > config.vocab_size {
-            return Err(Error::Model(format!(
-                "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",
-                dir.display(),
-                tokenizer.vocab_size(),
-                config.vocab_size
-            )));
+        let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
+        let config = Config::from_file(&dir.join(files::CONFIG))?;
+        let weights = ModelFiles::resolve(dir).map_err(roberta_encoder::EncoderError::from)?.open_weights().map_err(roberta_encoder::EncoderError::from)?;
+        let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &opts.cuda)?;
+        let head = Head::from_architecture(&config, weights.as_ref())?;
+        if let Some(t) = &tokenizer {
+            if t.vocab_size() > config.vocab_size {
+                return Err(Error::Model(format!(
+                    "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",
+                    dir.display(),
+                    t.vocab_size(),
+                    config.vocab_size
+                )));
+            }
         }
-        let memory_limit_bytes = std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok());
-        Ok(Model { tokenizer, config, encoder, head, batch_size: 16, memory_limit_bytes })
+        Ok(Model {
+            dir: dir.into(),
+            tokenizer,
+            config,
+            encoder,
+            head,
+            batch_size: opts.batch_size.max(1),
+            memory_limit_bytes: opts.memory_limit_bytes,
+        })
+    }
+
+    /// The tokenizer: an error when the model was loaded without one ([`LoadOptions::tokenizer`]).
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer
+            .as_ref()
+            .ok_or_else(|| Error::Model(format!("{}: the model was loaded without its tokenizer", self.dir.display())))
+    }
+
+    /// The tokenizer of a pipeline's model (checked when the pipeline was made).
+    pub(crate) fn tok(&self) -> &Tokenizer {
+        self.tokenizer.as_ref().expect("pipelines are only made over a model with a tokenizer")
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The task head, when the checkpoint has one.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
+    /// The directory it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sequences per forward pass.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The bound on one pass's activations ([`LoadOptions::memory_limit_bytes`]).
+    pub fn memory_limit_bytes(&self) -> Option<usize> {
+        self.memory_limit_bytes
+    }
+
+    /// Changes the bound on one pass's activations (before the model is shared).
+    pub fn set_memory_limit_bytes(&mut self, limit: Option<usize>) {
+        self.memory_limit_bytes = limit;
+    }
+
+    /// Every hidden state of a batch of ids (the embeddings output, then each layer's), as HF's
+    /// `output_hidden_states=True` gives them: the entry point of `validate`.
+    pub fn encode(&self, input: &BatchInput, hidden_states: bool) -> Result<EncoderOutput> {
+        Ok(self.encoder.forward(input, hidden_states)?)
+    }
+
+    /// The head's logits for padded `[batch, seq_len, hidden]` hidden states, with their shape (`[batch,
+    /// seq_len, n]` per token, `[batch, n]` for a sequence head); None for a bare encoder.
+    pub fn logits(&self, hidden: &[f32], batch: usize, seq_len: usize) -> Option<(Vec<usize>, Vec<f32>)> {
+        let head = self.head.as_ref()?;
+        let logits = head.logits(hidden, batch, seq_len, self.config.hidden_size);
+        let shape = match head {
+            Head::SequenceClassification(_) => vec![batch, head.num_outputs()],
+            _ => vec![batch, seq_len, head.num_outputs()],
+        };
+        Some((shape, logits))
     }
 
     /// The device the encoder runs on, for messages: `cpu` or e.g. `cuda:0 NVIDIA H200 (sm_90)` (see
@@ -77,13 +153,13 @@ impl Model {
     /// The most tokens one sequence may hold, special tokens included (512 for RoBERTa-base).
     pub fn max_tokens(&self) -> usize {
         let m = self.config.max_seq_len();
-        self.tokenizer.model_max_length().map_or(m, |t| t.min(m))
+        self.tokenizer.as_ref().and_then(Tokenizer::model_max_length).map_or(m, |t| t.min(m))
     }
 
-    /// Runs the encoder on sequences of ids, padded to the longest (at most `batch_size` per pass).
+    /// Runs the encoder on sequences of ids (right-padded to the longest in one batch); returns their tokens' rows.
     pub(crate) fn forward(&self, seqs: &[&[u32]]) -> Result<Hidden> {
         let seq_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        let pad = self.tokenizer.pad_token_id();
+        let pad = self.tok().pad_token_id();
         let mut ids = Vec::with_capacity(seqs.len() * seq_len);
         let mut mask = Vec::with_capacity(seqs.len() * seq_len);
         for s in seqs {
@@ -92,11 +168,7 @@ impl Model {
             mask.extend(std::iter::repeat_n(1u32, s.len()));
             mask.extend(std::iter::repeat_n(0u32, seq_len - s.len()));
         }
-        let out = self.encoder.forward(
-            &BatchInput { input_ids: &ids, attention_mask: &mask, batch: seqs.len(), seq_len },
-            false,
-        )?;
-        Ok(Hidden { data: out.last_hidden_state, mask, seq_len, width: self.config.hidden_size })
+        Ok(self.encoder.forward_tokens(&BatchInput { input_ids: &ids, attention_mask: &mask, batch: seqs.len(), seq_len })?)
     }
 
     /// Estimated activation bytes of one pass over `batch` sequences padded to `seq_len`:
@@ -150,7 +222,7 @@ impl Model {
 impl Model {
     /// `<s>`/`</s>` ids.
     fn cls_sep(&self) -> (u32, u32) {
-        let t = &self.tokenizer;
+        let t = self.tok();
         let s = t.special_tokens();
         (t.token_to_id(&s.cls).unwrap_or(0), t.token_to_id(&s.sep).unwrap_or(2))
     }
@@ -158,7 +230,7 @@ impl Model {
     /// A text as windows of at most `max_tokens()` tokens each (`<s>` and `</s>` included), consecutive windows
     /// sharing `stride` tokens; one window when the text fits. Offsets are characters of the text.
     pub(crate) fn windows(&self, text: &str, stride: usize) -> Vec<(Vec<u32>, Vec<(usize, usize)>)> {
-        let e = self.tokenizer.encode_with(roberta_tokenizer::Input::Single(text), &roberta_tokenizer::EncodeOptions {
+        let e = self.tok().encode_with(roberta_tokenizer::Input::Single(text), &roberta_tokenizer::EncodeOptions {
             add_special_tokens: false,
             ..Default::default()
         });
@@ -188,13 +260,13 @@ impl Model {
 
     /// A text with special tokens, cut to `max_tokens()` with a warning when it is longer.
     pub(crate) fn encode_truncated(&self, text: &str) -> Result<(Vec<u32>, Option<String>)> {
-        let full = self.tokenizer.encode(text);
+        let full = self.tok().encode(text);
         let max = self.max_tokens();
         if full.len() <= max {
             return Ok((full.ids, None));
         }
         let opts = roberta_tokenizer::EncodeOptions { max_length: Some(max), ..Default::default() };
-        let cut = self.tokenizer.encode_with(roberta_tokenizer::Input::Single(text), &opts)?;
+        let cut = self.tok().encode_with(roberta_tokenizer::Input::Single(text), &opts)?;
         Ok((cut.ids, Some(format!("input of {} tokens truncated to the model's {max}", full.len()))))
     }
 }

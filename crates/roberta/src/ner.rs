@@ -2,13 +2,15 @@
 //! average / max. Texts longer than the model allows run in overlapping windows (`stride` tokens shared) whose
 //! entities are merged as HF's `aggregate_overlapping_entities`; nothing is cut.
 use crate::model::Model;
+use crate::output::{each_failed, Output, Pipeline};
 use crate::{Error, Result};
 use roberta_heads::ner::{aggregate, is_subword, merge_overlapping, softmax, Aggregation, Entity, PreEntity};
 use roberta_heads::Head;
+use std::sync::Arc;
 
 /// The NER pipeline.
 pub struct Ner {
-    model: Model,
+    model: Arc<Model>,
     aggregation: Aggregation,
     stride: usize,
     labels: Vec<String>,
@@ -23,11 +25,13 @@ struct Window {
 
 impl Ner {
     /// Needs a token-classification checkpoint.
-    pub fn new(model: Model, aggregation: Aggregation) -> Result<Ner> {
-        if !matches!(model.head, Some(Head::TokenClassification(_))) {
+    pub fn new(model: impl Into<Arc<Model>>, aggregation: Aggregation) -> Result<Ner> {
+        let model = model.into();
+        if !matches!(model.head(), Some(Head::TokenClassification(_))) {
             return Err(Error::Model("ner needs a RobertaForTokenClassification checkpoint (config.architectures)".into()));
         }
-        let labels = model.config.labels();
+        model.tokenizer()?;
+        let labels = model.config().labels();
         let stride = model.max_tokens() / 4;
         Ok(Ner { model, aggregation, stride, labels })
     }
@@ -38,13 +42,13 @@ impl Ner {
         self
     }
 
-    /// The model.
-    pub fn model(&self) -> &Model {
+    /// The model (clone the `Arc` to share it with another pipeline).
+    pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
-    /// The entities of every text of a batch.
-    pub fn run(&self, texts: &[&str]) -> Vec<Result<Vec<Entity>>> {
+    /// The entities of every text of a batch (never a warning: long texts run in windows, nothing is cut).
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<Entity>>>> {
         let mut windows = Vec::new();
         let mut counts = vec![0usize; texts.len()];
         for (i, t) in texts.iter().enumerate() {
@@ -62,8 +66,7 @@ impl Ner {
             Ok(())
         });
         if let Err(e) = res {
-            let msg = e.to_string();
-            return texts.iter().map(|_| Err(Error::Input(msg.clone()))).collect();
+            return each_failed(texts.len(), e);
         }
         // each text's entities in window order, as HF gathers them
         let mut found: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
@@ -73,16 +76,15 @@ impl Ner {
         found
             .into_iter()
             .zip(counts)
-            .map(|(e, n)| Ok(if n > 1 { merge_overlapping(e) } else { e }))
+            .map(|(e, n)| Ok(Output::new(if n > 1 { merge_overlapping(e) } else { e })))
             .collect()
     }
 
     fn window_entities(&self, w: &Window, chars: &[char], h: &crate::model::Hidden, b: usize) -> Vec<Entity> {
-        let Some(Head::TokenClassification(head)) = &self.model.head else { unreachable!("checked in new") };
-        let tok = &self.model.tokenizer;
+        let Some(Head::TokenClassification(head)) = self.model.head() else { unreachable!("checked in new") };
+        let tok = self.model.tok();
         let n = w.ids.len();
-        let rows: Vec<f32> = (0..n).flat_map(|t| h.row(b, t).iter().copied()).collect();
-        let logits = head.logits(&rows, n);
+        let logits = head.logits(h.sequence(b), n);
         let k = head.num_labels();
         let last = n - 1;
         let pre: Vec<PreEntity> = (1..last)
@@ -99,5 +101,15 @@ impl Ner {
             })
             .collect();
         aggregate(&pre, self.aggregation, &self.labels, &|toks| tok.convert_tokens_to_string(toks))
+    }
+}
+
+impl Pipeline for Ner {
+    type Value = Vec<Entity>;
+    fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<Entity>>>> {
+        Ner::run(self, texts)
+    }
+    fn model(&self) -> &Model {
+        &self.model
     }
 }

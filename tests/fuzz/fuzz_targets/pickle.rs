@@ -2,7 +2,7 @@
 //! arbitrary bytes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use roberta_encoder::weights::pickle::{state_dict, unpickle};
+use roberta_checkpoint::pickle::{state_dict, unpickle};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

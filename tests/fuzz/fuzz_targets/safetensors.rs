@@ -3,7 +3,7 @@
 #![no_main]
 mod common;
 use libfuzzer_sys::fuzz_target;
-use roberta_encoder::weights::safetensors::{load_f32, SafetensorsFile};
+use roberta_checkpoint::safetensors::{load_f32, SafetensorsFile};
 
 fuzz_target!(|data: &[u8]| {
     let p = common::scratch().join("model.safetensors");

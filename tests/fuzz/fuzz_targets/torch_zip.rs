@@ -3,7 +3,7 @@
 #![no_main]
 mod common;
 use libfuzzer_sys::fuzz_target;
-use roberta_encoder::weights::torch_zip::{load_f32, parse_zip};
+use roberta_checkpoint::torch_zip::{load_f32, parse_zip};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -15,16 +15,12 @@
 //!   x1  = LN(ctx·W_oᵀ + b_o + x)                 gemm residual epilogue, LN in place
 //!   mid = gelu(x1·W_1ᵀ + b_1)                    gemm, GELU epilogue        `[tokens, F]`
 //!   x   = LN(mid·W_2ᵀ + b_2 + x1)                gemm residual epilogue, LN in place
-mod batch;
 mod params;
-
-pub use batch::Layout;
 
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
-use crate::model::{BatchInput, EncoderOutput};
-use crate::weights::Weights;
-use batch::Plan;
+use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
+use roberta_checkpoint::TensorSource;
 use cudarc::driver::{sys, CudaGraph, CudaSlice, DriverError};
 use params::DeviceLayer;
 use roberta_gpu::{f16, EmbeddingTables, Epilogue, Gpu, SeqOffsets};
@@ -35,6 +31,21 @@ use std::sync::Mutex;
 const GRAPH_MAX_ROWS: usize = 8192;
 /// Graphs kept at once (all dropped when full: shapes repeat in practice, e.g. a bench or a fixed batch).
 const MAX_GRAPHS: usize = 16;
+
+/// How the CUDA encoder is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CudaOptions {
+    /// Capture a shape seen twice as a CUDA graph and replay it (default on).
+    pub graphs: bool,
+    /// Where kernels come from ([`roberta_gpu::GpuOptions`]: a folder of prebuilt cubins, NVRTC include folders).
+    pub gpu: roberta_gpu::GpuOptions,
+}
+
+impl Default for CudaOptions {
+    fn default() -> Self {
+        CudaOptions { graphs: true, gpu: roberta_gpu::GpuOptions::default() }
+    }
+}
 
 /// What the last forward did on the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,8 +84,20 @@ struct Graph(CudaGraph);
 // thread-safety rules); every use goes through `CudaModel::state`'s mutex.
 unsafe impl Send for Graph {}
 
-/// The sizes a captured graph was recorded for: (rows, batch, max_len, padded, hidden states).
-type GraphKey = (usize, usize, usize, bool, bool);
+/// The sizes a captured graph was recorded for (a replay needs every one of them to match).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct GraphKey {
+    /// Device rows.
+    rows: usize,
+    /// Sequences.
+    batch: usize,
+    /// Rows of the longest sequence.
+    max_len: usize,
+    /// Padded layout (a key mask) rather than packed.
+    padded: bool,
+    /// Every hidden state copied out.
+    hidden_states: bool,
+}
 
 struct State {
     ws: Workspace,
@@ -111,8 +134,8 @@ fn unsupported(key: &'static str, value: impl ToString, supported: &'static str)
 }
 
 /// Rejects configurations the kernels do not cover, before anything is uploaded.
-fn check_config(c: &Config, w: &Weights) -> Result<()> {
-    c.validate(w.source())?;
+fn check_config(c: &Config, source: &std::path::Path) -> Result<()> {
+    c.validate(source)?;
     if c.activation()? != Activation::Gelu {
         return Err(unsupported("hidden_act", &c.hidden_act, "the CUDA backend has exact erf GELU only"));
     }
@@ -148,20 +171,26 @@ impl Workspace {
 }
 
 impl CudaModel {
-    /// Opens CUDA device 0 and uploads the weights in f16: a clear error (never a panic) when there is no
-    /// driver or device, or when the config is outside what the kernels cover.
-    pub fn load(config: &Config, weights: &Weights) -> Result<CudaModel> {
-        check_config(config, weights)?;
-        let gpu = Gpu::new(0)?;
+    /// Opens CUDA device 0 and uploads the weights in f16, streamed tensor by tensor from `src`: a clear error
+    /// (never a panic) when there is no driver or device, or when the config is outside what the kernels cover.
+    /// Default options: CUDA graphs on, kernels compiled with NVRTC (or found in no cubin folder).
+    pub fn load(config: &Config, src: &dyn TensorSource) -> Result<CudaModel> {
+        Self::load_with(config, src, &CudaOptions::default())
+    }
+
+    /// [`CudaModel::load`] with options.
+    pub fn load_with(config: &Config, src: &dyn TensorSource, opts: &CudaOptions) -> Result<CudaModel> {
+        check_config(config, src.path())?;
+        let gpu = Gpu::with_options(0, &opts.gpu)?;
         // SAFETY: everything this model allocates is used on its one stream only, in order, so cudarc's
         // cross-stream events are not needed; without them a stream capture never waits on an event
         // recorded outside it (which would invalidate the capture).
         unsafe { gpu.ctx().disable_event_tracking() };
-        let emb = params::embeddings(&gpu, config, weights)?;
-        let layers = (0..config.num_hidden_layers).map(|i| params::layer(&gpu, config, weights, i)).collect::<Result<_>>()?;
+        let emb = params::embeddings(&gpu, config, src)?;
+        let layers = (0..config.num_hidden_layers).map(|i| params::layer(&gpu, config, src, i)).collect::<Result<_>>()?;
         let ws = Workspace::new(&gpu, config, config.max_seq_len().max(64), 64)?;
         gpu.sync()?;
-        let graphs_on = std::env::var("ROBERTA_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true);
+        let graphs_on = opts.graphs;
         let state = State { ws, graphs: HashMap::new(), seen: HashMap::new(), graphs_on, stats: ForwardStats::default(), host: Vec::new() };
         Ok(CudaModel { config: config.clone(), gpu, emb, layers, eps: config.layer_norm_eps as f32, state: Mutex::new(state) })
     }
@@ -172,7 +201,7 @@ impl CudaModel {
         self.gpu.describe()
     }
 
-    /// Turns CUDA graph capture on or off (on by default; `ROBERTA_CUDA_GRAPHS=0` turns it off).
+    /// Turns CUDA graph capture on or off (on by default, [`CudaOptions::graphs`]).
     pub fn set_graphs(&self, on: bool) {
         let mut st = self.lock();
         st.graphs_on = on;
@@ -213,7 +242,7 @@ impl CudaModel {
             return Ok(EncoderOutput { last_hidden_state: plan.scatter(&rows, h), hidden_states: Vec::new() });
         }
         let hidden_states: Vec<Vec<f32>> = rows.chunks(n.max(1)).take(self.layers.len() + 1).map(|s| plan.scatter(s, h)).collect();
-        let hidden_states = if n == 0 { vec![plan.scatter(&[], h); self.layers.len() + 1] } else { hidden_states };
+        let hidden_states = if n == 0 { vec![plan.scatter::<f16>(&[], h); self.layers.len() + 1] } else { hidden_states };
         Ok(EncoderOutput { last_hidden_state: hidden_states.last().cloned().unwrap_or_default(), hidden_states })
     }
 
@@ -229,11 +258,19 @@ impl CudaModel {
         Ok(plan.gather(&rows, self.config.hidden_size, which))
     }
 
+    /// The last hidden state of the real tokens only ([`TokenRows`]): the batch runs packed, and its rows come
+    /// back as they are, with no padded tensor built. The attention masks must be right padding (ones, then
+    /// zeros), as the pipelines build them.
+    pub fn forward_tokens(&self, input: &BatchInput) -> Result<TokenRows> {
+        let (plan, rows) = self.run(input, false, Layout::Packed)?;
+        Ok(TokenRows { data: rows.iter().map(|&x| f32::from(x)).collect(), offsets: plan.row_offsets(), width: self.config.hidden_size })
+    }
+
     /// Checks, lays out, uploads and runs a batch; returns the plan and the device rows it downloaded
     /// (`[tokens, H]`, or `[(layers+1), tokens, H]` with every hidden state).
-    fn run(&self, input: &BatchInput, hidden: bool, layout: Layout) -> Result<(Plan, Vec<f16>)> {
+    fn run(&self, input: &BatchInput, hidden: bool, layout: Layout) -> Result<(BatchPlan, Vec<f16>)> {
         input.check(&self.config)?;
-        let plan = Plan::new(input, layout)?;
+        let plan = BatchPlan::new(input, layout)?;
         let (n, h) = (plan.tokens(), self.config.hidden_size);
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -252,7 +289,7 @@ impl CudaModel {
         ws.off.host.clone_from(&plan.offsets);
         ws.off.max_len = plan.max_len();
 
-        let key: GraphKey = (n, plan.batch, plan.max_len(), plan.padded, hidden);
+        let key = GraphKey { rows: n, batch: plan.batch, max_len: plan.max_len(), padded: plan.padded, hidden_states: hidden };
         let kernels = self.launch(st, key)?;
         st.stats.kernels = kernels;
         if !st.stats.graph {
@@ -293,7 +330,7 @@ impl CudaModel {
     /// Enqueues the layer sequence: replays its graph, captures one when the shape repeats, else launches
     /// eagerly. Returns the number of kernels (and copies) in the sequence.
     fn launch(&self, st: &mut State, key: GraphKey) -> Result<usize> {
-        let graphs = st.graphs_on && key.0 <= GRAPH_MAX_ROWS;
+        let graphs = st.graphs_on && key.rows <= GRAPH_MAX_ROWS;
         if graphs && !st.graphs.contains_key(&key) {
             let seen = st.seen.entry(key).or_insert(0);
             *seen += 1;
@@ -306,7 +343,7 @@ impl CudaModel {
                         st.graphs.insert(key, g);
                     }
                     Err(e) => {
-                        eprintln!("roberta-encoder: CUDA graph capture failed ({e}); running without graphs");
+                        log::warn!("roberta-encoder: CUDA graph capture failed ({e}); running without graphs");
                         st.graphs_on = false;
                     }
                 }
@@ -316,7 +353,7 @@ impl CudaModel {
             g.0.launch().map_err(drv)?;
             st.stats.graph = true;
             st.stats.launches = 1;
-            return Ok(self.sequence_len(key.4));
+            return Ok(self.sequence_len(key.hidden_states));
         }
         self.enqueue(&mut st.ws, key)
     }
@@ -342,7 +379,7 @@ impl CudaModel {
     /// Launches embeddings and every layer on the workspace (its ids, offsets and key mask already
     /// uploaded for `key`). Returns the number of kernels and copies enqueued.
     fn enqueue(&self, ws: &mut Workspace, key: GraphKey) -> Result<usize> {
-        let (n, _, _, padded, hidden) = key;
+        let GraphKey { rows: n, padded, hidden_states: hidden, .. } = key;
         let g = &self.gpu;
         let c = &self.config;
         let (h, f, heads, d) = (c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_dim());
@@ -366,7 +403,7 @@ impl CudaModel {
         }
         for (i, l) in self.layers.iter().enumerate() {
             g.gemm(g.gemm_algo(n, 3 * h), Epilogue::Bias, x, &l.qkv_w, Some(&l.qkv_b), None, qkv, (n, 3 * h, h))?;
-            g.attention_d(qkv, ctx, off, mask, heads, d, scale)?;
+            g.attention(qkv, ctx, off, mask, heads, d, scale)?;
             g.gemm(g.gemm_algo(n, h), Epilogue::Residual, ctx, &l.attn_out_w, Some(&l.attn_out_b), Some(x), x1, (n, h, h))?;
             g.layer_norm_inplace(x1, None, &l.attn_ln_g, &l.attn_ln_b, (n, h), eps)?;
             g.gemm(g.gemm_algo(n, f), Epilogue::Gelu, x1, &l.inter_w, Some(&l.inter_b), None, inter, (n, f, h))?;

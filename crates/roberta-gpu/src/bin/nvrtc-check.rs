@@ -5,7 +5,7 @@
 //! from `ROBERTA_CUBIN_DIR` (cubins of older sources left there are never loaded). Needs libnvrtc on
 //! LD_LIBRARY_PATH (`cargo xtask check-kernels` sets it).
 use roberta_gpu::compile::{cubin_name, log_problems, parse_ptxas};
-use roberta_gpu::{compile, Error, Image, Target, KERNEL_FILES};
+use roberta_gpu::{compile_with, Error, Image, Target, KERNEL_FILES};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,7 +27,8 @@ fn main() -> ExitCode {
         eprintln!("{}", Error::NoNvrtc);
         return ExitCode::from(2);
     }
-    let includes = roberta_gpu::compile::include_dirs();
+    let first: Vec<std::path::PathBuf> = std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+    let includes = roberta_gpu::compile::include_dirs(&first);
     println!("include dirs: {includes:?}");
     let mut failures = 0;
     println!("{:<6} {:<14} {:<24} {:>5} {:>9} {:>8} {:>6} {:>7}", "arch", "file", "kernel", "regs", "spill st", "spill ld", "stack", "smem");
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
         };
         for (file, src, names) in KERNEL_FILES {
             let t = std::time::Instant::now();
-            match compile(file, src, Target::Cubin(sm), &["--ptxas-options=-v"]) {
+            match compile_with(file, src, Target::Cubin(sm), &["--ptxas-options=-v"], &first) {
                 Err(e) => {
                     println!("FAIL {arch} {file}: {e}");
                     failures += 1;

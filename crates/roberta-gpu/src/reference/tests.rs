@@ -57,13 +57,13 @@ fn attention_one_key_copies_its_value_and_masked_rows_are_zero() {
     }
     let off = [0, 1, 3];
     let mask = [1u8, 1, 0];
-    let o = attention(&qkv, &off, Some(&mask), 1, 0.125);
+    let o = attention(&qkv, &off, Some(&mask), 1, 64, 0.125);
     for c in 0..hidden {
         assert_eq!(o[c], c as f32); // only key: its value
         assert_eq!(o[hidden + c], (100 + c) as f32); // key 2 masked: value of token 1
         assert_eq!(o[2 * hidden + c], (100 + c) as f32);
     }
-    let all_masked = attention(&qkv, &off, Some(&[0, 0, 0]), 1, 0.125);
+    let all_masked = attention(&qkv, &off, Some(&[0, 0, 0]), 1, 64, 0.125);
     assert!(all_masked.iter().all(|&x| x == 0.0));
 }
 
@@ -74,7 +74,7 @@ fn attention_matches_the_naive_matrix_formula() {
     let f = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 11.0;
     let qkv: Vec<f32> = (0..t * 3 * hidden).map(f).collect();
     let at = |r: usize, part: usize, c: usize| qkv[r * 3 * hidden + part * hidden + c];
-    let o = attention(&qkv, &[0, t as i32], None, 1, 0.125);
+    let o = attention(&qkv, &[0, t as i32], None, 1, 64, 0.125);
     for i in 0..t {
         let s: Vec<f64> = (0..t).map(|j| (0..d).map(|c| at(i, 0, c) as f64 * at(j, 1, c) as f64).sum::<f64>() * 0.125).collect();
         let z: f64 = s.iter().map(|x| x.exp()).sum();

@@ -1,8 +1,8 @@
 //! Writing small `pytorch_model.bin` files (torch zip + protocol-2 pickle) the way `torch.save` lays out a state
 //! dict: for tests, fuzz seeds and crafted hostile checkpoints. Each record may claim a storage size of its own
 //! (`numel`), so a file can lie about its tensors exactly as a corrupt or malicious one would.
-use super::DType;
-use crate::error::{EncoderError, Result};
+use crate::DType;
+use crate::error::{CheckpointError, Result};
 use std::path::Path;
 
 /// One tensor of a state dict to write: contiguous, offset 0, its storage `archive/data/<index>`.
@@ -153,7 +153,7 @@ pub fn torch_zip_bytes(records: &[TorchRecord]) -> Vec<u8> {
 
 /// Writes a `pytorch_model.bin` holding `records`.
 pub fn write_torch_zip(path: &Path, records: &[TorchRecord]) -> Result<()> {
-    std::fs::write(path, torch_zip_bytes(records)).map_err(|e| EncoderError::io(path, e))
+    std::fs::write(path, torch_zip_bytes(records)).map_err(|e| CheckpointError::io(path, e))
 }
 
 #[cfg(test)]
@@ -172,7 +172,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("pytorch_model.bin");
         write_torch_zip(&p, &recs).unwrap();
-        let got = super::super::torch_zip::load_f32(&p).unwrap();
+        let got = crate::torch_zip::load_f32(&p).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "a.weight");

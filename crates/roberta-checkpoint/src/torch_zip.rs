@@ -1,11 +1,11 @@
 //! `pytorch_model.bin`: torch's zip archive (stored entries `<root>/data.pkl`, `<root>/data/<key>`, ...),
 //! read by hand from the central directory (zip64 included), every offset bounds-checked, local headers
 //! verified; tensors decoded from the pickle's storage views (dtype, offset, strides).
-use super::pickle::{state_dict, TensorRef};
-use super::{map_file, Tensor};
-use crate::error::{EncoderError, Result};
+use crate::error::{CheckpointError, Result};
+use crate::pickle::state_dict;
+use crate::{map_file, names, DType, Tensor, TensorSource};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// One stored entry of the archive: its name and the byte range of its data.
@@ -31,7 +31,7 @@ fn rd64(b: &[u8], at: usize) -> Option<u64> {
 
 /// Parses the central directory of a zip archive held in `buf`; only stored (uncompressed) entries.
 pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
-    let zerr = |offset: usize, msg: String| EncoderError::Zip { path: path.into(), offset: offset as u64, msg };
+    let zerr = |offset: usize, msg: String| CheckpointError::Zip { path: path.into(), offset: offset as u64, msg };
     let trunc = |at: usize| zerr(at, "truncated record".into());
     // End of central directory: the last "PK\x05\x06" within 64 KiB + 22 bytes of the end.
     if buf.len() < 22 {
@@ -121,21 +121,33 @@ pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
     Ok(entries)
 }
 
-/// Loads every float tensor of a torch zip checkpoint as f32, under its original name (integer buffers
-/// such as `position_ids` are skipped). Views of the same storage region share one tensor.
-pub fn load_f32(path: &Path) -> Result<Vec<(String, Arc<Tensor>)>> {
-    let map = map_file(path)?;
-    let buf: &[u8] = &map;
+/// A float tensor's view on its storage, with the byte range of the storage's archive entry.
+#[derive(Debug, Clone)]
+struct View {
+    dtype: DType,
+    key: String,
+    storage_numel: u64,
+    offset: u64,
+    shape: Vec<usize>,
+    stride: Vec<usize>,
+    /// The storage entry's data in the archive.
+    start: usize,
+    len: usize,
+}
+
+/// Parses the archive in `buf`: its entries, then the pickle's float tensors (original names, file order) as
+/// views with their storage located; every view bounds-checked against its storage.
+fn views(buf: &[u8], path: &Path) -> Result<Vec<(String, View)>> {
     let entries = parse_zip(buf, path)?;
     let pkl = entries
         .iter()
         .find(|e| e.name.ends_with("data.pkl") && e.name.matches('/').count() <= 1)
-        .ok_or_else(|| EncoderError::Zip { path: path.into(), offset: 0, msg: "no data.pkl in the archive".into() })?;
+        .ok_or_else(|| CheckpointError::Zip { path: path.into(), offset: 0, msg: "no data.pkl in the archive".into() })?;
     let root = &pkl.name[..pkl.name.len() - "data.pkl".len()];
     if let Some(bo) = entries.iter().find(|e| e.name == format!("{root}byteorder")) {
         let v = &buf[bo.start..bo.start + bo.len];
         if v != b"little" {
-            return Err(EncoderError::Zip {
+            return Err(CheckpointError::Zip {
                 path: path.into(),
                 offset: bo.start as u64,
                 msg: format!("byteorder {:?}: only little-endian archives are supported", String::from_utf8_lossy(v)),
@@ -144,55 +156,122 @@ pub fn load_f32(path: &Path) -> Result<Vec<(String, Arc<Tensor>)>> {
     }
     let by_name: HashMap<&str, &ZipEntry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let refs = state_dict(&buf[pkl.start..pkl.start + pkl.len], path)?;
-    let mut seen: HashMap<(String, u64, Vec<usize>, Vec<usize>), Arc<Tensor>> = HashMap::new();
     let mut out = Vec::with_capacity(refs.len());
     for (name, t) in refs {
         if !t.storage.dtype.is_float() {
             continue;
         }
-        let k = (t.storage.key.clone(), t.offset, t.shape.clone(), t.stride.clone());
+        let entry_name = format!("{root}data/{}", t.storage.key);
+        let e = by_name.get(entry_name.as_str()).ok_or_else(|| {
+            CheckpointError::tensor(path, &name, format!("storage {entry_name} is not in the archive"))
+        })?;
+        let v = View {
+            dtype: t.storage.dtype,
+            key: t.storage.key.clone(),
+            storage_numel: t.storage.numel,
+            offset: t.offset,
+            shape: t.shape,
+            stride: t.stride,
+            start: e.start,
+            len: e.len,
+        };
+        check_view(&v, path, &name)?;
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+/// Loads every float tensor of a torch zip checkpoint as f32, under its original name (integer buffers
+/// such as `position_ids` are skipped). Views of the same storage region share one tensor.
+pub fn load_f32(path: &Path) -> Result<Vec<(String, Arc<Tensor>)>> {
+    let map = map_file(path)?;
+    let buf: &[u8] = &map;
+    let mut seen: HashMap<(String, u64, Vec<usize>, Vec<usize>), Arc<Tensor>> = HashMap::new();
+    let views = views(buf, path)?;
+    let mut out = Vec::with_capacity(views.len());
+    for (name, v) in views {
+        let k = (v.key.clone(), v.offset, v.shape.clone(), v.stride.clone());
         if let Some(shared) = seen.get(&k) {
             out.push((name, shared.clone()));
             continue;
         }
-        let entry_name = format!("{root}data/{}", t.storage.key);
-        let e = by_name.get(entry_name.as_str()).ok_or_else(|| {
-            EncoderError::tensor(path, &name, format!("storage {entry_name} is not in the archive"))
-        })?;
-        let tensor = Arc::new(materialise(&buf[e.start..e.start + e.len], &t, path, &name)?);
+        let tensor = Arc::new(Tensor { shape: v.shape.clone(), data: gather(&buf[v.start..v.start + v.len], &v) });
         seen.insert(k, tensor.clone());
         out.push((name, tensor));
     }
     Ok(out)
 }
 
-/// Decodes the elements a view selects from its storage bytes, bounds-checked.
-fn materialise(storage: &[u8], t: &TensorRef, path: &Path, name: &str) -> Result<Tensor> {
-    let dt = t.storage.dtype;
-    let es = dt.size() as u64;
-    let claimed = t.storage.numel.checked_mul(es);
-    if claimed.is_none_or(|c| c > storage.len() as u64) {
-        return Err(EncoderError::tensor(
+/// A `pytorch_model.bin` as a [`TensorSource`]: the archive mapped, its index, pickle and every view checked at
+/// open; each tensor decoded from its storage only when read (no whole f32 copy of the checkpoint).
+pub struct TorchZipFile {
+    map: memmap2::Mmap,
+    path: PathBuf,
+    /// Views by [`names::normalise`]d name (buffers left out).
+    views: HashMap<String, View>,
+}
+
+impl TorchZipFile {
+    /// Maps and checks an archive.
+    pub fn open(path: &Path) -> Result<TorchZipFile> {
+        let map = map_file(path)?;
+        let mut by_name = HashMap::new();
+        for (name, v) in views(&map, path)? {
+            if !names::is_buffer(&name) {
+                by_name.insert(names::normalise(&name).to_string(), v);
+            }
+        }
+        Ok(TorchZipFile { map, path: path.into(), views: by_name })
+    }
+}
+
+impl TensorSource for TorchZipFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.views.get(names::normalise(name)).map(|v| v.shape.clone())
+    }
+    fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
+        let v = self
+            .views
+            .get(names::normalise(name))
+            .ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.to_string() })?;
+        Ok(gather(&self.map[v.start..v.start + v.len], v))
+    }
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.views.keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Checks that a view selects only elements of its storage (and the storage fits its archive entry).
+fn check_view(t: &View, path: &Path, name: &str) -> Result<()> {
+    let es = t.dtype.size() as u64;
+    let claimed = t.storage_numel.checked_mul(es);
+    if claimed.is_none_or(|c| c > t.len as u64) {
+        return Err(CheckpointError::tensor(
             path,
             name,
-            format!("storage {} claims {} elements but has {} bytes", t.storage.key, t.storage.numel, storage.len()),
+            format!("storage {} claims {} elements but has {} bytes", t.key, t.storage_numel, t.len),
         ));
     }
     // Shapes, strides and offset come from the file: every product and sum is checked (a wrapped one would let a
     // huge view pass for a small one).
     let overflow = || {
         let msg = format!("view (offset {}, shape {:?}, stride {:?}) overflows 64 bits", t.offset, t.shape, t.stride);
-        EncoderError::tensor(path, name, msg)
+        CheckpointError::tensor(path, name, msg)
     };
     let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or_else(overflow)?;
     if numel == 0 {
-        return Ok(Tensor { shape: t.shape.clone(), data: Vec::new() });
+        return Ok(());
     }
-    if numel > t.storage.numel {
+    if numel > t.storage_numel {
         // Only overlapping strides (e.g. stride 0) select more elements than the storage has: refused, so that a
         // file cannot make a one-element storage into a terabyte tensor. torch.save'd state dicts never do it.
-        let msg = format!("view of shape {:?}, stride {:?} selects {numel} elements of a storage of {}", t.shape, t.stride, t.storage.numel);
-        return Err(EncoderError::tensor(path, name, msg));
+        let msg = format!("view of shape {:?}, stride {:?} selects {numel} elements of a storage of {}", t.shape, t.stride, t.storage_numel);
+        return Err(CheckpointError::tensor(path, name, msg));
     }
     {
         let last = t
@@ -201,16 +280,27 @@ fn materialise(storage: &[u8], t: &TensorRef, path: &Path, name: &str) -> Result
             .zip(&t.stride)
             .try_fold(t.offset, |a, (&d, &s)| a.checked_add((d as u64 - 1).checked_mul(s as u64)?))
             .ok_or_else(overflow)?;
-        if last >= t.storage.numel {
-            return Err(EncoderError::tensor(
+        if last >= t.storage_numel {
+            return Err(CheckpointError::tensor(
                 path,
                 name,
                 format!(
                     "view (offset {}, shape {:?}, stride {:?}) reaches element {last}, past the storage's {}",
-                    t.offset, t.shape, t.stride, t.storage.numel
+                    t.offset, t.shape, t.stride, t.storage_numel
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Decodes the elements a view selects from its storage bytes (checked by [`check_view`]).
+fn gather(storage: &[u8], t: &View) -> Vec<f32> {
+    let dt = t.dtype;
+    let es = dt.size() as u64;
+    let numel: u64 = t.shape.iter().map(|&d| d as u64).product();
+    if numel == 0 {
+        return Vec::new();
     }
     let contiguous = {
         let mut expect = 1usize;
@@ -244,5 +334,5 @@ fn materialise(storage: &[u8], t: &TensorRef, path: &Path, name: &str) -> Result
         }
         out
     };
-    Ok(Tensor { shape: t.shape.clone(), data })
+    data
 }

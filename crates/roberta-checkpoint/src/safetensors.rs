@@ -1,8 +1,9 @@
 //! The safetensors format, read and written by hand so that every inconsistency is a precise error:
 //! 8-byte little-endian header length, a JSON header `{name: {dtype, shape, data_offsets}}`, the data.
-use super::{map_file, DType, Tensor};
-use crate::error::{EncoderError, Result};
+use crate::error::{CheckpointError, Result};
+use crate::{map_file, names, DType, Tensor, TensorSource};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,12 +23,18 @@ pub struct Entry {
     pub end: usize,
 }
 
-/// A memory-mapped, validated safetensors file.
+/// A memory-mapped, validated safetensors file; as a [`TensorSource`] it reads each float tensor straight from
+/// the file into its f32 vector (positioned reads on Unix: the map's data pages are never touched, so the peak
+/// is the tensors the caller keeps, not the checkpoint).
 pub struct SafetensorsFile {
     map: memmap2::Mmap,
     /// The tensor records in file order.
     pub entries: Vec<Entry>,
     path: std::path::PathBuf,
+    /// Float, non-buffer records by [`names::normalise`]d name → index into `entries`.
+    by_name: HashMap<String, usize>,
+    #[cfg(unix)]
+    file: std::fs::File,
 }
 
 /// The safetensors dtype string for a dtype.
@@ -67,7 +74,27 @@ impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<SafetensorsFile> {
         let map = map_file(path)?;
         let entries = parse_header(&map, path)?;
-        Ok(SafetensorsFile { map, entries, path: path.into() })
+        let mut by_name = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            if e.dtype.is_float() && !names::is_buffer(&e.name) {
+                by_name.insert(names::normalise(&e.name).to_string(), i);
+            }
+        }
+        #[cfg(unix)]
+        let file = std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?;
+        Ok(SafetensorsFile {
+            map,
+            entries,
+            path: path.into(),
+            by_name,
+            #[cfg(unix)]
+            file,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The record called `name`.
@@ -82,25 +109,75 @@ impl SafetensorsFile {
 
     /// A float record decoded to f32 (error for integer dtypes).
     pub fn f32(&self, name: &str) -> Result<Tensor> {
-        let e = self.entry(name).ok_or_else(|| EncoderError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+        let e = self.entry(name).ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
         let data = e.dtype.to_f32(self.bytes(e)).ok_or_else(|| {
-            EncoderError::tensor(&self.path, name, format!("dtype {:?} is not a float type", e.dtype))
+            CheckpointError::tensor(&self.path, name, format!("dtype {:?} is not a float type", e.dtype))
         })?;
         Ok(Tensor { shape: e.shape.clone(), data })
     }
 
     /// An integer record decoded to i64 (error for float dtypes); returns (shape, values).
     pub fn i64(&self, name: &str) -> Result<(Vec<usize>, Vec<i64>)> {
-        let e = self.entry(name).ok_or_else(|| EncoderError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+        let e = self.entry(name).ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
         let data = e.dtype.to_i64(self.bytes(e)).ok_or_else(|| {
-            EncoderError::tensor(&self.path, name, format!("dtype {:?} is not an integer type", e.dtype))
+            CheckpointError::tensor(&self.path, name, format!("dtype {:?} is not an integer type", e.dtype))
         })?;
         Ok((e.shape.clone(), data))
     }
 }
 
+impl TensorSource for SafetensorsFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.by_name.get(names::normalise(name)).map(|&i| self.entries[i].shape.clone())
+    }
+
+    fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
+        let e = self
+            .by_name
+            .get(names::normalise(name))
+            .map(|&i| &self.entries[i])
+            .ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+        let n: usize = e.shape.iter().product();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            let read_at = |buf: &mut [u8]| self.file.read_exact_at(buf, e.start as u64).map_err(|err| CheckpointError::io(&self.path, err));
+            if e.dtype == DType::F32 && e.end - e.start == 4 * n {
+                let mut v = vec![0.0f32; n];
+                read_at(bytemuck::cast_slice_mut(&mut v))?;
+                if cfg!(target_endian = "big") {
+                    v.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+                }
+                return Ok(v);
+            }
+            let mut bytes = vec![0u8; e.end - e.start];
+            read_at(&mut bytes)?;
+            decode_f32(e, &bytes, n, &self.path, name)
+        }
+        #[cfg(not(unix))]
+        decode_f32(e, self.bytes(e), n, &self.path, name)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn decode_f32(e: &Entry, bytes: &[u8], n: usize, path: &Path, name: &str) -> Result<Vec<f32>> {
+    e.dtype
+        .to_f32(bytes)
+        .filter(|v| v.len() == n)
+        .ok_or_else(|| CheckpointError::tensor(path, name, format!("dtype {:?} is not a float type of {n} elements", e.dtype)))
+}
+
 fn parse_header(buf: &[u8], path: &Path) -> Result<Vec<Entry>> {
-    let herr = |msg: String| EncoderError::SafetensorsHeader { path: path.into(), msg };
+    let herr = |msg: String| CheckpointError::SafetensorsHeader { path: path.into(), msg };
     if buf.len() < 8 {
         return Err(herr(format!("file is {} bytes, shorter than the 8-byte header length", buf.len())));
     }
@@ -117,7 +194,7 @@ fn parse_header(buf: &[u8], path: &Path) -> Result<Vec<Entry>> {
         if name == "__metadata__" {
             continue;
         }
-        let terr = |msg: String| EncoderError::tensor(path, name.clone(), msg);
+        let terr = |msg: String| CheckpointError::tensor(path, name.clone(), msg);
         let dt = v.get("dtype").and_then(Value::as_str).ok_or_else(|| terr("record has no dtype".into()))?;
         let dtype = parse_dtype(dt).ok_or_else(|| terr(format!("unknown dtype {dt:?}")))?;
         let shape: Vec<usize> = v
@@ -191,7 +268,7 @@ pub fn write_raw(path: &Path, records: &[(&str, DType, &[usize], &[u8])]) -> Res
     while h.len() % 8 != 0 {
         h.push(b' ');
     }
-    let io = |e| EncoderError::io(path, e);
+    let io = |e| CheckpointError::io(path, e);
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     w.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
     w.write_all(&h).map_err(io)?;

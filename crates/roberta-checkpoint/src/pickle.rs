@@ -2,8 +2,8 @@
 //! `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks)` calls whose
 //! storages are persistent ids `('storage', torch.FloatStorage, key, location, numel)`.
 //! Anything else is an error naming the opcode (or callable) and its byte offset.
-use super::DType;
-use crate::error::{EncoderError, Result};
+use crate::DType;
+use crate::error::{CheckpointError, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
@@ -176,8 +176,8 @@ struct Vm<'a> {
 }
 
 impl<'a> Vm<'a> {
-    fn err(&self, at: usize, msg: impl Into<String>) -> EncoderError {
-        EncoderError::Pickle { path: self.path.into(), offset: at, msg: msg.into() }
+    fn err(&self, at: usize, msg: impl Into<String>) -> CheckpointError {
+        CheckpointError::Pickle { path: self.path.into(), offset: at, msg: msg.into() }
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.data.len() - self.pos < n {
@@ -399,7 +399,7 @@ impl<'a> Vm<'a> {
                     self.top(at)?;
                 }
                 _ => {
-                    return Err(EncoderError::PickleOpcode {
+                    return Err(CheckpointError::PickleOpcode {
                         path: self.path.into(),
                         opcode: op,
                         name: opcode_name(op),
@@ -499,7 +499,7 @@ pub fn state_dict(data: &[u8], path: &Path) -> Result<Vec<(String, TensorRef)>> 
             .collect();
         Some(out)
     };
-    let err = |msg: &str| EncoderError::Pickle { path: path.into(), offset: data.len(), msg: msg.into() };
+    let err = |msg: &str| CheckpointError::Pickle { path: path.into(), offset: data.len(), msg: msg.into() };
     let found = collect(&top).ok_or_else(|| err("the pickle's top value is not a dict"))?;
     if !found.is_empty() {
         return Ok(found);
