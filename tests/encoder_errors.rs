@@ -238,7 +238,7 @@ fn untied_decoder_must_be_in_the_checkpoint() {
     let model = |dir: &Path| roberta::Model::load(dir, roberta::Device::Cpu).map(|_| ());
     model(&dir).expect("tied: loads");
     edit_config(&dir, "tie_word_embeddings", false.into());
-    let e = model(&dir).err().expect("untied without lm_head.decoder.weight must fail").to_string();
+    let e = model(&dir).expect_err("untied without lm_head.decoder.weight must fail").to_string();
     assert!(e.contains("missing tensor lm_head.decoder.weight") && e.contains("model.safetensors"), "{e}");
     std::fs::remove_dir_all(&d).ok();
 }

@@ -71,7 +71,7 @@ pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
         }
         let method = rd16(buf, p + 10).ok_or_else(|| trunc(p))?;
         let mut csize = rd32(buf, p + 20).ok_or_else(|| trunc(p))? as u64;
-        let mut usize_ = rd32(buf, p + 24).ok_or_else(|| trunc(p))? as u64;
+        let mut size = rd32(buf, p + 24).ok_or_else(|| trunc(p))? as u64;
         let nlen = rd16(buf, p + 28).ok_or_else(|| trunc(p))? as usize;
         let xlen = rd16(buf, p + 30).ok_or_else(|| trunc(p))? as usize;
         let clen = rd16(buf, p + 32).ok_or_else(|| trunc(p))? as usize;
@@ -86,7 +86,7 @@ pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
             let sz = rd16(extra, x + 2).unwrap() as usize;
             if id == 0x0001 {
                 let mut q = x + 4;
-                for field in [&mut usize_, &mut csize, &mut local] {
+                for field in [&mut size, &mut csize, &mut local] {
                     if *field == 0xFFFF_FFFF {
                         *field = rd64(extra, q).ok_or_else(|| zerr(p, format!("{name}: short zip64 extra field")))?;
                         q += 8;
@@ -98,8 +98,8 @@ pub fn parse_zip(buf: &[u8], path: &Path) -> Result<Vec<ZipEntry>> {
         if method != 0 {
             return Err(zerr(p, format!("{name}: compression method {method}, only stored entries are supported")));
         }
-        if csize != usize_ {
-            return Err(zerr(p, format!("{name}: stored entry with compressed size {csize} != size {usize_}")));
+        if csize != size {
+            return Err(zerr(p, format!("{name}: stored entry with compressed size {csize} != size {size}")));
         }
         // Local header: signature, same name; data follows its own name and extra field.
         let l = local as usize;

@@ -31,6 +31,15 @@ const KC: usize = 768;
 /// (measured, 2 threads: 256 is ~4% faster than 512 or 128, 1024 is slower).
 const MC: usize = 256;
 
+/// What a linear layer applies to `x·Wᵀ` before it is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Epilogue {
+    /// `+ b`.
+    Bias,
+    /// `GELU(· + b)`, exact erf GELU, fused into the last K block when packed.
+    BiasGelu,
+}
+
 /// A torch-layout linear layer `y = x·Wᵀ + b`, packed for the fastest kernel this CPU has
 /// (`ROBERTA_CPU_GEMM=gemm` in the environment forces the `gemm` crate path, for comparisons).
 pub struct PackedLinear {
@@ -91,16 +100,17 @@ impl PackedLinear {
 
     /// `dst[rows, out] = x[rows, in] · Wᵀ + b`.
     pub fn forward_into(&self, x: &[f32], rows: usize, dst: &mut [f32]) {
-        self.forward_act_into(x, rows, dst, false)
+        self.forward_with(x, rows, dst, Epilogue::Bias)
     }
 
     /// `dst = GELU(x · Wᵀ + b)` (exact erf GELU), fused into the last K block's epilogue when packed.
     pub fn forward_gelu_into(&self, x: &[f32], rows: usize, dst: &mut [f32]) {
-        self.forward_act_into(x, rows, dst, true)
+        self.forward_with(x, rows, dst, Epilogue::BiasGelu)
     }
 
     #[cfg_attr(not(roberta_avx512), allow(unused_variables, unreachable_code))]
-    fn forward_act_into(&self, x: &[f32], rows: usize, dst: &mut [f32], gelu: bool) {
+    fn forward_with(&self, x: &[f32], rows: usize, dst: &mut [f32], epilogue: Epilogue) {
+        let gelu = epilogue == Epilogue::BiasGelu;
         let Some(p) = &self.packed else {
             ops::linear_into(x, rows, &self.raw, self.out, self.bias.as_deref(), dst);
             if gelu {

@@ -242,10 +242,10 @@ fn peaked_inputs(lens: &[usize], off: &[i32], heads: usize, d: usize, seed: u64)
                 _ => None,
             };
             let row = &mut qkv[t * 3 * hidden..(t + 1) * 3 * hidden];
-            for hd in 0..heads {
-                row[hd * d] = 3.0; // q₀
+            for head in 0..heads {
+                row[head * d] = 3.0; // q₀
                 if let Some(bonus) = bonus {
-                    row[hidden + hd * d] = k0(bonus);
+                    row[hidden + head * d] = k0(bonus);
                 }
             }
             row[2 * hidden..].copy_from_slice(&v[t * hidden..(t + 1) * hidden]);
@@ -263,14 +263,14 @@ fn softmax_shape(qkv: &[f32], off: &[i32], mask: Option<&[u8]>, heads: usize, d:
     let (mut spread_min, mut alpha_min, mut small, mut long_rows) = (f32::INFINITY, 1f32, 0usize, 0usize);
     for w in off.windows(2) {
         let (base, end) = (w[0] as usize, w[1] as usize);
-        for hd in 0..heads {
+        for head in 0..heads {
             for i in base..end {
-                let q = &qkv[i * 3 * hidden + hd * d..][..d];
+                let q = &qkv[i * 3 * hidden + head * d..][..d];
                 let (mut m, mut lo, mut hi, mut row_alpha) = (f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY, 1f32);
                 for tile in (base..end).collect::<Vec<_>>().chunks(64) {
                     let mut tm = f32::NEG_INFINITY;
                     for &j in tile.iter().filter(|&&j| mask.is_none_or(|mk| mk[j] != 0)) {
-                        let k = &qkv[j * 3 * hidden + hidden + hd * d..][..d];
+                        let k = &qkv[j * 3 * hidden + hidden + head * d..][..d];
                         let sc = scale * q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>();
                         tm = tm.max(sc);
                         lo = lo.min(sc);
@@ -356,15 +356,15 @@ fn attention_peaked_softmax_rescale_and_late_masks() {
 #[test]
 fn softmax_rows_baseline() {
     let Some(g) = gpu() else { return };
-    let (b, hd, t) = (2, 2, 37);
-    let s = rand(b * hd * t * t, 6, 4.0);
+    let (b, heads, t) = (2, 2, 37);
+    let s = rand(b * heads * t * t, 6, 4.0);
     let mut mask = vec![1u8; b * t];
     mask[t..].iter_mut().for_each(|m| *m = 0); // batch 1 fully masked
     mask[3] = 0;
-    let want = r::softmax_rows(&s, Some(&mask), b, hd, t, 0.5);
+    let want = r::softmax_rows(&s, Some(&mask), b, heads, t, 0.5);
     let mut ds = g.upload(&h(&s)).unwrap();
     let dm = g.upload(&mask).unwrap();
-    g.softmax_rows(&mut ds, Some(&dm), (b, hd, t), 0.5).unwrap();
+    g.softmax_rows(&mut ds, Some(&dm), (b, heads, t), 0.5).unwrap();
     check("softmax_rows", &g.download(&ds).unwrap(), &want, 2e-3);
 }
 
