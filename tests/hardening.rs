@@ -253,3 +253,19 @@ fn a_tiny_memory_limit_splits_batches_without_changing_results() {
         assert!(max_abs_diff(a, b) <= 1e-5);
     }
 }
+
+/// The GEMM path is a load option (`LoadOptions::cpu`, the runner's `ROBERTA_CPU_GEMM=gemm`), per model: the
+/// `gemm` crate path and the default one give the same vectors.
+#[test]
+fn cpu_gemm_path_is_a_load_option() {
+    let load = |gemm| {
+        let opts = roberta::LoadOptions { cpu: roberta::CpuOptions { gemm, row_block: Some(16) }, ..Default::default() };
+        Model::load_with(fixture("models/tiny-cls"), &opts).unwrap()
+    };
+    let texts = [FILLER, TAIL];
+    let a = pairs(Embedder::new(load(roberta::CpuGemm::Auto), Pooling::Mean, false).unwrap().run(&texts));
+    let b = pairs(Embedder::new(load(roberta::CpuGemm::Gemm), Pooling::Mean, false).unwrap().run(&texts));
+    for ((x, _), (y, _)) in a.iter().zip(&b) {
+        assert!(max_abs_diff(x, y) <= 1e-4, "{}", max_abs_diff(x, y));
+    }
+}

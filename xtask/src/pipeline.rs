@@ -1,7 +1,7 @@
 //! What the pipeline commands share: model arguments, and streaming JSON Lines `{"text"}` records through a
 //! pipeline in batches, in input order, with a progress bar on stderr and a throughput summary at the end.
 use crate::io::{error_record, str_field, write_line, IoArgs};
-use roberta::{CudaOptions, Device, GpuOptions, LoadOptions, Model, Output, Pipeline};
+use roberta::{CpuGemm, CpuOptions, CudaOptions, Device, GpuOptions, LoadOptions, Model, Output, Pipeline};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,14 +33,24 @@ impl ModelArgs {
 }
 
 /// The load options of a command: `device`, and what the environment says — `ROBERTA_MEMORY_LIMIT` (bytes),
-/// `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
+/// `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate instead of the AVX-512 kernels), `ROBERTA_ROW_BLOCK` (rows per
+/// task, for tuning), `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
 /// (':'-separated NVRTC include folders). The command line is the only place that reads them.
 pub fn load_options(device: Device) -> LoadOptions {
     LoadOptions {
         device,
         memory_limit_bytes: std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok()),
+        cpu: cpu_options(),
         cuda: cuda_options(),
         ..LoadOptions::default()
+    }
+}
+
+/// The CPU options the environment gives (see [`load_options`]).
+pub fn cpu_options() -> CpuOptions {
+    CpuOptions {
+        gemm: if std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm") { CpuGemm::Gemm } else { CpuGemm::Auto },
+        row_block: std::env::var("ROBERTA_ROW_BLOCK").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0),
     }
 }
 

@@ -4,6 +4,7 @@ use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 use crate::config::Config;
 use crate::cuda::{CudaModel, CudaOptions};
 use crate::error::Result;
+use crate::matmul::CpuOptions;
 use crate::model::RobertaModel;
 use roberta_checkpoint::TensorSource;
 
@@ -31,6 +32,15 @@ impl std::str::FromStr for Device {
     }
 }
 
+/// How each backend is set up (the libraries read no environment: the runner fills these).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncoderOptions {
+    /// The CPU encoder's kernels.
+    pub cpu: CpuOptions,
+    /// The CUDA encoder's graphs and kernel sources.
+    pub cuda: CudaOptions,
+}
+
 /// An encoder on one backend; `forward` has the same contract on each.
 #[allow(clippy::large_enum_variant)] // one per loaded model: boxing would only add an indirection
 pub enum Encoder {
@@ -44,18 +54,19 @@ impl Encoder {
     /// Loads the encoder on `device`, reading the checkpoint tensor by tensor from `src`; with `Auto`, which
     /// backend it chose and why goes to the `log` facade (info level).
     pub fn load(config: &Config, src: &dyn TensorSource, device: Device) -> Result<Encoder> {
-        Self::load_with(config, src, device, &CudaOptions::default())
+        Self::load_with(config, src, device, &EncoderOptions::default())
     }
 
-    /// [`Encoder::load`] with the CUDA encoder's options.
-    pub fn load_with(config: &Config, src: &dyn TensorSource, device: Device, cuda: &CudaOptions) -> Result<Encoder> {
+    /// [`Encoder::load`] with each backend's options.
+    pub fn load_with(config: &Config, src: &dyn TensorSource, device: Device, opts: &EncoderOptions) -> Result<Encoder> {
+        let (cpu, cuda) = (&opts.cpu, &opts.cuda);
         match device {
-            Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load(config, src)?)),
+            Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load_with(config, src, cpu)?)),
             Device::Cuda => Ok(Encoder::Cuda(CudaModel::load_with(config, src, cuda)?)),
             Device::Auto => {
                 if !roberta_gpu::driver_present() {
                     log::info!("device auto: using the CPU (no CUDA driver)");
-                    return Ok(Encoder::Cpu(RobertaModel::load(config, src)?));
+                    return Ok(Encoder::Cpu(RobertaModel::load_with(config, src, cpu)?));
                 }
                 match CudaModel::load_with(config, src, cuda) {
                     Ok(m) => {
@@ -64,7 +75,7 @@ impl Encoder {
                     }
                     Err(e) => {
                         log::info!("device auto: using the CPU ({e})");
-                        Ok(Encoder::Cpu(RobertaModel::load(config, src)?))
+                        Ok(Encoder::Cpu(RobertaModel::load_with(config, src, cpu)?))
                     }
                 }
             }

@@ -12,11 +12,12 @@ pub mod model;
 pub mod ops;
 pub mod random;
 
-pub use backend::{Device, Encoder};
+pub use backend::{Device, Encoder, EncoderOptions};
 pub use batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 pub use config::{Activation, Config};
 pub use cuda::{CudaModel, CudaOptions, ForwardStats};
 pub use roberta_gpu::GpuOptions;
 pub use error::{CheckpointError, EncoderError};
+pub use matmul::{CpuGemm, CpuOptions};
 pub use model::RobertaModel;
 pub use roberta_checkpoint::{DType, Tensor, TensorSource, Weights};

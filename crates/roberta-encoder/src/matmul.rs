@@ -41,7 +41,7 @@ enum Epilogue {
 }
 
 /// A torch-layout linear layer `y = x·Wᵀ + b`, packed for the fastest kernel this CPU has
-/// (`ROBERTA_CPU_GEMM=gemm` in the environment forces the `gemm` crate path, for comparisons).
+/// ([`CpuGemm::Gemm`] forces the `gemm` crate path, for comparisons).
 pub struct PackedLinear {
     /// Output features.
     pub out: usize,
@@ -53,6 +53,8 @@ pub struct PackedLinear {
     /// The bias (or zeros) padded to whole panels: the packed path's first-K-block starting values.
     bias_padded: Vec<f32>,
     raw: Vec<f32>,
+    /// Rows per task when whole row blocks are split across threads.
+    row_block: usize,
 }
 
 /// Whether the AVX-512 kernel can run here.
@@ -67,19 +69,50 @@ pub fn has_avx512() -> bool {
     }
 }
 
-/// Whether the packed AVX-512 kernels are in use: AVX-512 detected and `ROBERTA_CPU_GEMM=gemm` not set
-/// (read once per process).
+/// Which GEMM the CPU encoder runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CpuGemm {
+    /// The packed AVX-512 micro-kernel when the CPU has AVX-512, else the `gemm` crate.
+    #[default]
+    Auto,
+    /// The `gemm` crate on the torch-layout weights, whatever the CPU (for comparisons).
+    Gemm,
+}
+
+/// How the CPU encoder computes (the runner maps `ROBERTA_CPU_GEMM=gemm` and `ROBERTA_ROW_BLOCK` here).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuOptions {
+    /// The GEMM.
+    pub gemm: CpuGemm,
+    /// Rows per task when whole row blocks are split across threads (None: 256, the measured best); for tuning.
+    pub row_block: Option<usize>,
+}
+
+impl CpuOptions {
+    /// Whether these options run the packed AVX-512 kernels on this CPU.
+    pub fn packed(&self) -> bool {
+        self.gemm == CpuGemm::Auto && packed_path()
+    }
+}
+
+/// Whether the packed AVX-512 kernels are the default here (AVX-512 detected).
 pub fn packed_path() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| has_avx512() && !std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm"))
+    *ON.get_or_init(has_avx512)
 }
 
 impl PackedLinear {
-    /// Packs a torch-layout weight `[out, in]` (row-major) with an optional bias `[out]`.
+    /// Packs a torch-layout weight `[out, in]` (row-major) with an optional bias `[out]`, for the default
+    /// kernel ([`CpuOptions::default`]).
     pub fn new(w: Vec<f32>, out: usize, bias: Option<Vec<f32>>) -> PackedLinear {
+        Self::with_options(w, out, bias, &CpuOptions::default())
+    }
+
+    /// [`PackedLinear::new`] for the kernel `opts` choose.
+    pub fn with_options(w: Vec<f32>, out: usize, bias: Option<Vec<f32>>, opts: &CpuOptions) -> PackedLinear {
         let inp = w.len().checked_div(out).unwrap_or(0);
         assert_eq!(w.len(), out * inp);
-        let packed = (packed_path() && inp > 0).then(|| {
+        let packed = (opts.packed() && inp > 0).then(|| {
             let panels = out.div_ceil(NR);
             let mut p = vec![0.0f32; panels * inp * NR];
             p.par_chunks_mut(inp * NR).enumerate().for_each(|(j, panel)| {
@@ -95,7 +128,8 @@ impl PackedLinear {
         let raw = if packed.is_some() { Vec::new() } else { w };
         let mut bias_padded = bias.clone().unwrap_or_default();
         bias_padded.resize(out.div_ceil(NR) * NR, 0.0);
-        PackedLinear { out, inp, bias, packed, bias_padded, raw }
+        let row_block = opts.row_block.filter(|&v| v > 0).unwrap_or(MC);
+        PackedLinear { out, inp, bias, packed, bias_padded, raw, row_block }
     }
 
     /// `dst[rows, out] = x[rows, in] · Wᵀ + b`.
@@ -129,7 +163,7 @@ impl PackedLinear {
         let bias = &self.bias_padded;
         let panels = n.div_ceil(NR);
         let threads = rayon::current_num_threads().max(1);
-        let mc = row_block();
+        let mc = self.row_block;
         if threads > 1 && rows > mc {
             // Row blocks of ≤ MC rows, as many as a multiple of the thread count, of equal size.
             let rb = rows.div_ceil(threads * rows.div_ceil(threads * mc));
@@ -210,13 +244,6 @@ impl PackedLinear {
             }
         });
     }
-}
-
-/// Rows per task when whole row blocks are split across threads (`ROBERTA_ROW_BLOCK` overrides, for
-/// tuning).
-fn row_block() -> usize {
-    static RB: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *RB.get_or_init(|| std::env::var("ROBERTA_ROW_BLOCK").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0).unwrap_or(MC))
 }
 
 /// Packs `rr = dst.len() / kc` rows of `kc` floats (row stride `ld`) as one micro-panel `[q][r]`.

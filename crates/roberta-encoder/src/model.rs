@@ -5,7 +5,7 @@
 use crate::batch::{BatchInput, EncoderOutput};
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
-use crate::matmul::PackedLinear;
+use crate::matmul::{CpuOptions, PackedLinear};
 use crate::ops::{self, gemm_strided};
 use rayon::prelude::*;
 use roberta_checkpoint::{names, ModelFiles, TensorSource};
@@ -39,6 +39,8 @@ pub struct RobertaModel {
     layers: Vec<Layer>,
     act: Activation,
     eps: f32,
+    /// The packed AVX-512 kernels ([`CpuOptions::packed`]), for the attention as for the linear layers.
+    packed: bool,
     /// The scratch buffers of the last forward, kept for the next one (no allocation, no page faults on
     /// fresh pages per call); a concurrent forward allocates its own.
     scratch: std::sync::Mutex<Scratch>,
@@ -88,7 +90,7 @@ impl Embeddings {
 }
 
 impl Layer {
-    fn load(c: &Config, src: &dyn TensorSource, i: usize) -> Result<Self> {
+    fn load(c: &Config, src: &dyn TensorSource, i: usize, opts: &CpuOptions) -> Result<Self> {
         let (h, f) = (c.hidden_size, c.intermediate_size);
         let n = names::layer(i);
         let mut qkv_w = Vec::with_capacity(3 * h * h);
@@ -98,10 +100,10 @@ impl Layer {
             qkv_b.extend_from_slice(&src.read_f32(b, &[h])?);
         }
         let lin = |weight: &str, bias: &str, out: usize, inp: usize| -> Result<PackedLinear> {
-            Ok(PackedLinear::new(src.read_f32(weight, &[out, inp])?, out, Some(src.read_f32(bias, &[out])?)))
+            Ok(PackedLinear::with_options(src.read_f32(weight, &[out, inp])?, out, Some(src.read_f32(bias, &[out])?), opts))
         };
         Ok(Layer {
-            qkv: PackedLinear::new(qkv_w, 3 * h, Some(qkv_b)),
+            qkv: PackedLinear::with_options(qkv_w, 3 * h, Some(qkv_b), opts),
             attn_out: lin(&n.attn_out_weight, &n.attn_out_bias, h, h)?,
             attn_ln_g: src.read_f32(&n.attn_ln_weight, &[h])?,
             attn_ln_b: src.read_f32(&n.attn_ln_bias, &[h])?,
@@ -134,9 +136,11 @@ unsafe impl Sync for SendPtr {}
 
 /// Masked multi-head attention: `ctx[b,t,h·d..] = softmax(Q Kᵀ/√d + mask) V`, one task per (batch, head),
 /// on the packed AVX-512 micro-kernel when it is in use, else on the `gemm` crate.
-fn attention(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(roberta_avx512), allow(unused_variables))]
+fn attention(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32], packed: bool) {
     #[cfg(roberta_avx512)]
-    if crate::matmul::packed_path() {
+    if packed {
         return attention_avx512(qkv, mask, batch, t, heads, d, ctx);
     }
     attention_gemm(qkv, mask, batch, t, heads, d, ctx)
@@ -240,7 +244,7 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
     });
 }
 
-/// Attention on the `gemm` crate (no AVX-512, or `ROBERTA_CPU_GEMM=gemm`).
+/// Attention on the `gemm` crate (no AVX-512, or [`crate::matmul::CpuGemm::Gemm`]).
 fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
     let h = heads * d;
     let scale = 1.0 / (d as f32).sqrt();
@@ -284,22 +288,33 @@ impl RobertaModel {
     /// from a streaming source: the peak is the model plus the largest weight matrix, before packing) and
     /// checking its shape.
     pub fn load(config: &Config, src: &dyn TensorSource) -> Result<RobertaModel> {
+        Self::load_with(config, src, &CpuOptions::default())
+    }
+
+    /// [`RobertaModel::load`] with the kernels `opts` choose.
+    pub fn load_with(config: &Config, src: &dyn TensorSource, opts: &CpuOptions) -> Result<RobertaModel> {
         config.validate(src.path())?;
         let emb = Embeddings::load(config, src)?;
-        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, src, i)).collect::<Result<_>>()?;
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, src, i, opts)).collect::<Result<_>>()?;
         Ok(RobertaModel {
             config: config.clone(),
             emb,
             layers,
             act: config.activation()?,
             eps: config.layer_norm_eps as f32,
+            packed: opts.packed(),
             scratch: Default::default(),
         })
     }
 
     /// Builds the encoder from a model directory's checkpoint ([`ModelFiles::resolve`]), streamed tensor by tensor.
     pub fn load_dir(config: &Config, dir: &std::path::Path) -> Result<RobertaModel> {
-        Self::load(config, ModelFiles::resolve(dir)?.open_weights()?.as_ref())
+        Self::load_dir_with(config, dir, &CpuOptions::default())
+    }
+
+    /// [`RobertaModel::load_dir`] with the kernels `opts` choose.
+    pub fn load_dir_with(config: &Config, dir: &std::path::Path, opts: &CpuOptions) -> Result<RobertaModel> {
+        Self::load_with(config, ModelFiles::resolve(dir)?.open_weights()?.as_ref(), opts)
     }
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.
@@ -347,7 +362,7 @@ impl RobertaModel {
         let h = c.hidden_size;
         let rows = input.batch * input.seq_len;
         l.qkv.forward_into(x, rows, &mut s.qkv);
-        attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx);
+        attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx, self.packed);
         l.attn_out.forward_into(&s.ctx, rows, &mut s.tmp);
         ops::add_layer_norm_inplace(&mut s.tmp, x, h, &l.attn_ln_g, &l.attn_ln_b, self.eps);
         if self.act == Activation::Gelu {
@@ -395,7 +410,7 @@ mod tests {
             let mut want = vec![0.0; batch * t * h];
             attention_gemm(&qkv, &mask, batch, t, heads, d, &mut want);
             let mut got = vec![9.0; batch * t * h];
-            attention(&qkv, &mask, batch, t, heads, d, &mut got);
+            attention(&qkv, &mask, batch, t, heads, d, &mut got, crate::matmul::packed_path());
             let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(e < 1e-5, "{batch}×{t}, {heads}×{d}: {e}");
         }

@@ -1,13 +1,14 @@
 //! A loaded model directory: tokenizer, config, encoder on its device, and the head `architectures` names.
 use crate::{Error, Result};
 use roberta_checkpoint::{files, ModelFiles};
-use roberta_encoder::{BatchInput, Config, CudaOptions, Device, Encoder, EncoderOutput, TokenRows};
+use roberta_encoder::{BatchInput, Config, CpuOptions, CudaOptions, Device, Encoder, EncoderOptions, EncoderOutput, TokenRows};
 use roberta_heads::Head;
 use roberta_tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 
 /// How [`Model::load_with`] loads a model. The library reads no environment variable: the command line maps
-/// `ROBERTA_MEMORY_LIMIT`, `ROBERTA_CUDA_GRAPHS`, `ROBERTA_CUBIN_DIR` and `ROBERTA_CUDA_INCLUDE` to these fields.
+/// `ROBERTA_MEMORY_LIMIT`, `ROBERTA_CPU_GEMM`, `ROBERTA_ROW_BLOCK`, `ROBERTA_CUDA_GRAPHS`, `ROBERTA_CUBIN_DIR` and
+/// `ROBERTA_CUDA_INCLUDE` to these fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Where the encoder runs.
@@ -17,6 +18,8 @@ pub struct LoadOptions {
     /// Upper bound on one forward pass's activations (see [`Model::activation_bytes`]): a batch that would pass
     /// it is split into smaller passes (one sequence at least). None: no bound.
     pub memory_limit_bytes: Option<usize>,
+    /// The CPU encoder's kernels (the GEMM path, the row block).
+    pub cpu: CpuOptions,
     /// The CUDA encoder's options (graphs, where kernels come from).
     pub cuda: CudaOptions,
     /// Load the tokenizer (every pipeline needs it; [`Model::encode`] on ids alone does not).
@@ -25,7 +28,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, batch_size: 16, memory_limit_bytes: None, cuda: CudaOptions::default(), tokenizer: true }
+        LoadOptions { device: Device::Cpu, batch_size: 16, memory_limit_bytes: None, cpu: CpuOptions::default(), cuda: CudaOptions::default(), tokenizer: true }
     }
 }
 
@@ -56,7 +59,8 @@ impl Model {
         let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
         let config = Config::from_file(&dir.join(files::CONFIG))?;
         let weights = ModelFiles::resolve(dir).map_err(roberta_encoder::EncoderError::from)?.open_weights().map_err(roberta_encoder::EncoderError::from)?;
-        let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &opts.cuda)?;
+        let encoder_opts = EncoderOptions { cpu: opts.cpu, cuda: opts.cuda.clone() };
+        let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &encoder_opts)?;
         let head = Head::from_architecture(&config, weights.as_ref())?;
         if let Some(t) = &tokenizer {
             if t.vocab_size() > config.vocab_size {
