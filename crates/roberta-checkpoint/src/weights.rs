@@ -107,8 +107,8 @@ impl TensorSource for Weights {
 /// Memory-maps a file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let f = std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?;
-    // SAFETY: the map is read-only and lives only while the checkpoint is decoded; like every mmap-based
-    // loader (safetensors, torch) we assume nobody truncates the file meanwhile.
+    // SAFETY: the map is read-only and lives as long as its reader (a decode, or an open TensorSource); like
+    // every mmap-based loader (safetensors, torch) we assume nobody truncates the file meanwhile.
     unsafe { memmap2::Mmap::map(&f) }.map_err(|e| CheckpointError::io(path, e))
 }
 
