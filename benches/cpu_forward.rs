@@ -14,9 +14,8 @@ fn model() -> RobertaModel {
         write_random_model(&dir, Shape::BscBioEhrEs).unwrap();
     }
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
-    // the bench maps ROBERTA_CPU_GEMM=gemm itself, as the runner does (the library reads no environment)
-    let gemm = if std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm") { roberta_encoder::CpuGemm::Gemm } else { roberta_encoder::CpuGemm::Auto };
-    RobertaModel::load_dir_with(&cfg, &dir, &roberta_encoder::CpuOptions { gemm, row_block: None }).unwrap()
+    // ROBERTA_CPU_GEMM=gemm / ROBERTA_ROW_BLOCK as the runner maps them (the library reads no environment itself)
+    RobertaModel::load_dir_with(&cfg, &dir, &roberta_encoder::CpuOptions::from_env()).unwrap()
 }
 
 /// FLOPs of one forward: 2·params·tokens for the projections and FFN, plus QKᵀ and PV.

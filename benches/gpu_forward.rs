@@ -64,7 +64,7 @@ fn main() {
     }
     let raw = random_tensors(Shape::BscBioEhrEs).into_iter().map(|(n, t)| (n, Arc::new(t))).collect();
     let w = Weights::from_named(raw, Path::new("random-bsc-bio-ehr-es"));
-    let opts = roberta_encoder::CudaOptions { gpu: gpu_options(), ..Default::default() };
+    let opts = roberta_encoder::CudaOptions { gpu: roberta_gpu::GpuOptions::from_env(), ..Default::default() };
     let m = match CudaModel::load_with(&cfg, &w, &opts) {
         Ok(m) => m,
         Err(EncoderError::Cuda(e)) => {
@@ -105,13 +105,4 @@ fn main() {
     }
     g.finish();
     c.final_summary();
-}
-
-/// The kernel sources the environment names (`ROBERTA_CUBIN_DIR`, `ROBERTA_CUDA_INCLUDE`: the GPU bundle's run.sh
-/// sets them), mapped here as the runner maps them: the libraries read no environment.
-fn gpu_options() -> roberta_gpu::GpuOptions {
-    roberta_gpu::GpuOptions {
-        cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
-        include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
-    }
 }

@@ -156,7 +156,7 @@ fn bench_attention(c: &mut Criterion, g: &Gpu, blas: &CudaBlas) {
 }
 
 fn main() {
-    let g = match Gpu::with_options(0, &gpu_options()) {
+    let g = match Gpu::with_options(0, &roberta_gpu::GpuOptions::from_env()) {
         Ok(g) => g,
         Err(e) => {
             println!("kernels bench skipped: {e}");
@@ -175,13 +175,4 @@ fn main() {
     bench_gemm(&mut c, &g, &blas);
     bench_attention(&mut c, &g, &blas);
     c.final_summary();
-}
-
-/// The kernel sources the environment names (`ROBERTA_CUBIN_DIR`, `ROBERTA_CUDA_INCLUDE`: the GPU bundle's run.sh
-/// sets them), mapped here as the runner maps them: the libraries read no environment.
-fn gpu_options() -> roberta_gpu::GpuOptions {
-    roberta_gpu::GpuOptions {
-        cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
-        include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
-    }
 }

@@ -93,17 +93,21 @@ fn cls_from_bf16_safetensors_matches_hf() {
     check("tiny-cls", "cls");
 }
 
+/// The same tensor names, each with the same shape and values.
+fn assert_same_weights(a: &Weights, b: &Weights) {
+    assert_eq!(a.names(), b.names());
+    for n in a.names() {
+        assert_eq!(a.get(n), b.get(n), "{n}");
+    }
+}
+
 #[test]
 fn bin_and_converted_safetensors_are_identical() {
     let src = fixture("models/tiny-mlm");
     let dir = temp_dir("convert");
     std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
     convert_bin_to_safetensors(&src.join("pytorch_model.bin"), &dir.join("model.safetensors")).unwrap();
-    let (a, b) = (Weights::load_dir(&src).unwrap(), Weights::load_dir(&dir).unwrap());
-    assert_eq!(a.names(), b.names());
-    for n in a.names() {
-        assert_eq!(a.get(n), b.get(n), "{n}");
-    }
+    assert_same_weights(&Weights::load_dir(&src).unwrap(), &Weights::load_dir(&dir).unwrap());
     let r = reference("mlm");
     assert_eq!(run(&src, &r), run(&dir, &r));
     std::fs::remove_dir_all(&dir).ok();
@@ -198,11 +202,8 @@ fn sharded_safetensors_load_like_the_single_file() {
     write_index(&map);
     let files = roberta_checkpoint::ModelFiles::resolve(&dir).unwrap();
     assert_eq!(files.weights, roberta_checkpoint::WeightsFile::ShardedSafetensors(index.clone()));
-    let (a, b) = (Weights::load_dir(&src).unwrap(), Weights::load_dir(&dir).unwrap());
-    assert_eq!(a.names(), b.names());
-    for n in a.names() {
-        assert_eq!(a.get(n), b.get(n), "{n}");
-    }
+    let b = Weights::load_dir(&dir).unwrap();
+    assert_same_weights(&Weights::load_dir(&src).unwrap(), &b);
     let r = reference("ner");
     assert_eq!(run(&src, &r), run(&dir, &r));
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();

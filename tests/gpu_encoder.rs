@@ -39,7 +39,7 @@ fn skip(why: &str) {
 /// The CUDA model, or None (skipped, reason printed) when this machine has no CUDA driver or no device; any
 /// other error panics.
 fn cuda(cfg: &Config, w: &Weights) -> Option<CudaModel> {
-    match CudaModel::load_with(cfg, w, &roberta_tests::cuda_options()) {
+    match CudaModel::load_with(cfg, w, &roberta_encoder::CudaOptions::from_env()) {
         Ok(m) => Some(m),
         Err(EncoderError::Cuda(e @ (GpuError::NoDriver | GpuError::NoDevice { .. }))) => {
             skip(&e.to_string());
@@ -495,7 +495,7 @@ fn auto_picks_a_working_backend_and_cuda_errors_cleanly() {
     assert!(present || !gpu_required(), "ROBERTA_REQUIRE_GPU=1 but no CUDA driver or device");
     let cfg = random_config(64, 4, 1);
     let w = random_weights(1000, 64, 1, 256);
-    let enc = Encoder::load_with(&cfg, &w, Device::Auto, &roberta_encoder::EncoderOptions { cuda: roberta_tests::cuda_options(), ..Default::default() }).unwrap();
+    let enc = Encoder::load_with(&cfg, &w, Device::Auto, &roberta_encoder::EncoderOptions { cuda: roberta_encoder::CudaOptions::from_env(), ..Default::default() }).unwrap();
     println!("device auto → {} ({})", enc.device_name(), enc.device_description());
     assert_eq!(enc.device_name(), if present { "cuda" } else { "cpu" }, "Device::Auto (a CUDA device here: {present})");
     let (ids, mask, t) = batch(&[4, 2], 1000);
@@ -503,7 +503,7 @@ fn auto_picks_a_working_backend_and_cuda_errors_cleanly() {
     assert_eq!(enc.forward(&input, false).unwrap().last_hidden_state.len(), 2 * t * 64);
     let rows = enc.forward_rows(&input, &[(0, 1), (1, 0)]).unwrap();
     assert_eq!(rows.len(), 2 * 64);
-    match Encoder::load_with(&cfg, &w, Device::Cuda, &roberta_encoder::EncoderOptions { cuda: roberta_tests::cuda_options(), ..Default::default() }) {
+    match Encoder::load_with(&cfg, &w, Device::Cuda, &roberta_encoder::EncoderOptions { cuda: roberta_encoder::CudaOptions::from_env(), ..Default::default() }) {
         Ok(e) => {
             assert!(present, "Device::Cuda loaded without a device");
             assert_eq!(e.device_name(), "cuda");

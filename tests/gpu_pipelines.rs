@@ -16,7 +16,7 @@ fn both(name: &str) -> Option<(Model, Model)> {
         return None;
     }
     let dir = fixture(&format!("models/{name}"));
-    let opts = roberta::LoadOptions { device: Device::Cuda, cuda: roberta_tests::cuda_options(), ..Default::default() };
+    let opts = roberta::LoadOptions { device: Device::Cuda, cuda: roberta_encoder::CudaOptions::from_env(), ..Default::default() };
     let cuda = Model::load_with(&dir, &opts).unwrap_or_else(|e| panic!("{name} on CUDA: {e}"));
     Some((cuda, Model::load(&dir, Device::Cpu).unwrap()))
 }

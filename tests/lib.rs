@@ -10,19 +10,6 @@ pub fn fixture(rel: &str) -> PathBuf {
     }
 }
 
-/// The CUDA options the command line would give from the environment (`ROBERTA_CUBIN_DIR`,
-/// `ROBERTA_CUDA_INCLUDE`, `ROBERTA_CUDA_GRAPHS`: the GPU bundle's run.sh sets the first two); the libraries
-/// read no environment themselves.
-pub fn cuda_options() -> roberta_encoder::CudaOptions {
-    roberta_encoder::CudaOptions {
-        graphs: std::env::var("ROBERTA_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true),
-        gpu: roberta_gpu::GpuOptions {
-            cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
-            include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
-        },
-    }
-}
-
 /// A fresh, empty scratch directory under the system temp dir, unique to this process and `tag`.
 pub fn scratch_dir(tag: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

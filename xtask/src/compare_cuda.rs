@@ -50,7 +50,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
         write_random_model(&model_dir, Shape::BscBioEhrEs)?;
     }
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
-    let model = CudaModel::load_with(&cfg, roberta_checkpoint::ModelFiles::resolve(&model_dir)?.open_weights()?.as_ref(), &crate::pipeline::cuda_options())?;
+    let model = CudaModel::load_with(&cfg, roberta_checkpoint::ModelFiles::resolve(&model_dir)?.open_weights()?.as_ref(), &roberta_encoder::CudaOptions::from_env())?;
     crate::pipeline::report_device(&model.describe());
     let (b, t, h) = (batch, seq_len, cfg.hidden_size);
     let ids = crate::compare::random_batch(&cfg, b, t);
@@ -65,7 +65,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     let stats = model.last_stats();
 
     // Our attention kernel alone, on a random fused QKV.
-    let gpu = Gpu::with_options(0, &crate::pipeline::cuda_options().gpu)?;
+    let gpu = Gpu::with_options(0, &roberta_gpu::GpuOptions::from_env())?;
     let (heads, head_dim) = (cfg.num_attention_heads, cfg.head_dim());
     let mut s = 99u64;
     let qkv: Vec<f16> = (0..b * t * 3 * h)

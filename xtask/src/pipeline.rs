@@ -1,7 +1,7 @@
 //! What the pipeline commands share: model arguments, and streaming JSON Lines `{"text"}` records through a
 //! pipeline in batches, in input order, with a progress bar on stderr and a throughput summary at the end.
 use crate::io::{error_record, str_field, write_line, IoArgs};
-use roberta::{CpuGemm, CpuOptions, CudaOptions, Device, GpuOptions, LoadOptions, Model, Output, Pipeline};
+use roberta::{CpuOptions, CudaOptions, Device, LoadOptions, Model, Output, Pipeline};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,33 +35,14 @@ impl ModelArgs {
 /// The load options of a command: `device`, and what the environment says — `ROBERTA_MEMORY_LIMIT` (bytes),
 /// `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate instead of the AVX-512 kernels), `ROBERTA_ROW_BLOCK` (rows per
 /// task, for tuning), `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
-/// (':'-separated NVRTC include folders). The command line is the only place that reads them.
+/// (':'-separated NVRTC include folders), through the options' `from_env`, which only binaries call.
 pub fn load_options(device: Device) -> LoadOptions {
     LoadOptions {
         device,
         memory_limit_bytes: std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok()),
-        cpu: cpu_options(),
-        cuda: cuda_options(),
+        cpu: CpuOptions::from_env(),
+        cuda: CudaOptions::from_env(),
         ..LoadOptions::default()
-    }
-}
-
-/// The CPU options the environment gives (see [`load_options`]).
-pub fn cpu_options() -> CpuOptions {
-    CpuOptions {
-        gemm: if std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm") { CpuGemm::Gemm } else { CpuGemm::Auto },
-        row_block: std::env::var("ROBERTA_ROW_BLOCK").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0),
-    }
-}
-
-/// The CUDA options the environment gives (see [`load_options`]).
-pub fn cuda_options() -> CudaOptions {
-    CudaOptions {
-        graphs: std::env::var("ROBERTA_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true),
-        gpu: GpuOptions {
-            cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
-            include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
-        },
     }
 }
 

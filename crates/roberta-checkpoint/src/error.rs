@@ -44,6 +44,10 @@ impl CheckpointError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CheckpointError::Io { path: path.into(), source }
     }
+    /// Tensor `tensor` is not in `path`.
+    pub fn missing(path: impl Into<PathBuf>, tensor: impl Into<String>) -> Self {
+        CheckpointError::MissingTensor { path: path.into(), tensor: tensor.into() }
+    }
     /// A bad tensor record in `path`.
     pub fn tensor(path: impl Into<PathBuf>, tensor: impl Into<String>, msg: impl Into<String>) -> Self {
         CheckpointError::BadTensor { path: path.into(), tensor: tensor.into(), msg: msg.into() }

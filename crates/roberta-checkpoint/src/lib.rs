@@ -28,4 +28,4 @@ pub use source::TensorSource;
 pub use tensor::{DType, Tensor};
 pub use torch_zip::TorchZipFile;
 pub use weights::{convert_bin_to_safetensors, Weights};
-pub(crate) use weights::map_file;
+pub(crate) use weights::{map_file, map_open};

@@ -1,7 +1,7 @@
 //! The safetensors format, read and written by hand so that every inconsistency is a precise error:
 //! 8-byte little-endian header length, a JSON header `{name: {dtype, shape, data_offsets}}`, the data.
 use crate::error::{CheckpointError, Result};
-use crate::{map_file, names, DType, Tensor, TensorSource};
+use crate::{map_open, names, DType, Tensor, TensorSource};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -72,7 +72,8 @@ fn parse_dtype(s: &str) -> Option<DType> {
 impl SafetensorsFile {
     /// Maps and validates a file: header bounds, every record's dtype, shape and offsets.
     pub fn open(path: &Path) -> Result<SafetensorsFile> {
-        let map = map_file(path)?;
+        let file = std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?;
+        let map = map_open(&file, path)?;
         let entries = parse_header(&map, path)?;
         let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -80,8 +81,8 @@ impl SafetensorsFile {
                 by_name.insert(names::normalise(&e.name).to_string(), i);
             }
         }
-        #[cfg(unix)]
-        let file = std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?;
+        #[cfg(not(unix))]
+        drop(file);
         Ok(SafetensorsFile {
             map,
             entries,
@@ -109,7 +110,7 @@ impl SafetensorsFile {
 
     /// A float record decoded to f32 (error for integer dtypes).
     pub fn f32(&self, name: &str) -> Result<Tensor> {
-        let e = self.entry(name).ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+        let e = self.entry(name).ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         let data = e.dtype.to_f32(self.bytes(e)).ok_or_else(|| {
             CheckpointError::tensor(&self.path, name, format!("dtype {:?} is not a float type", e.dtype))
         })?;
@@ -118,7 +119,7 @@ impl SafetensorsFile {
 
     /// An integer record decoded to i64 (error for float dtypes); returns (shape, values).
     pub fn i64(&self, name: &str) -> Result<(Vec<usize>, Vec<i64>)> {
-        let e = self.entry(name).ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+        let e = self.entry(name).ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         let data = e.dtype.to_i64(self.bytes(e)).ok_or_else(|| {
             CheckpointError::tensor(&self.path, name, format!("dtype {:?} is not an integer type", e.dtype))
         })?;
@@ -140,7 +141,7 @@ impl TensorSource for SafetensorsFile {
             .by_name
             .get(names::normalise(name))
             .map(|&i| &self.entries[i])
-            .ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.into() })?;
+            .ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         let n: usize = e.shape.iter().product();
         #[cfg(unix)]
         {
@@ -163,9 +164,7 @@ impl TensorSource for SafetensorsFile {
     }
 
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
-        v.sort_unstable();
-        v
+        crate::source::sorted(self.by_name.keys())
     }
 }
 

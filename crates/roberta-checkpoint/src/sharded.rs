@@ -78,12 +78,10 @@ impl TensorSource for ShardedSafetensors {
     fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
         match self.shard(name) {
             Some(s) => s.read_f32_unchecked(name),
-            None => Err(CheckpointError::MissingTensor { path: self.index.clone(), tensor: name.to_string() }),
+            None => Err(CheckpointError::missing(&self.index, name)),
         }
     }
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_name.keys().cloned().collect();
-        v.sort_unstable();
-        v
+        crate::source::sorted(self.by_name.keys())
     }
 }

@@ -43,10 +43,17 @@ pub trait TensorSource: Sync {
     }
 }
 
+/// Names, sorted (what [`TensorSource::names`] returns).
+pub(crate) fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut v: Vec<String> = names.cloned().collect();
+    v.sort_unstable();
+    v
+}
+
 /// Checks that `src` holds `name` with `shape`.
 pub fn expect_shape<S: TensorSource + ?Sized>(src: &S, name: &str, shape: &[usize]) -> Result<()> {
     match src.shape(name) {
-        None => Err(CheckpointError::MissingTensor { path: src.path().into(), tensor: name.to_string() }),
+        None => Err(CheckpointError::missing(src.path(), name)),
         Some(found) if found != shape => Err(CheckpointError::ShapeMismatch {
             path: src.path().into(),
             tensor: name.to_string(),

@@ -236,13 +236,11 @@ impl TensorSource for TorchZipFile {
         let v = self
             .views
             .get(names::normalise(name))
-            .ok_or_else(|| CheckpointError::MissingTensor { path: self.path.clone(), tensor: name.to_string() })?;
+            .ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         Ok(gather(&self.map[v.start..v.start + v.len], v))
     }
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.views.keys().cloned().collect();
-        v.sort_unstable();
-        v
+        crate::source::sorted(self.views.keys())
     }
 }
 

@@ -97,7 +97,7 @@ impl TensorSource for Weights {
     fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
         self.get(name)
             .map(|t| t.data.clone())
-            .ok_or_else(|| CheckpointError::MissingTensor { path: self.source.clone(), tensor: name.to_string() })
+            .ok_or_else(|| CheckpointError::missing(&self.source, name))
     }
     fn names(&self) -> Vec<String> {
         Weights::names(self).into_iter().map(String::from).collect()
@@ -106,10 +106,14 @@ impl TensorSource for Weights {
 
 /// Memory-maps a file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
-    let f = std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?;
+    map_open(&std::fs::File::open(path).map_err(|e| CheckpointError::io(path, e))?, path)
+}
+
+/// Memory-maps an open file read-only (`path` for errors).
+pub(crate) fn map_open(f: &std::fs::File, path: &Path) -> Result<memmap2::Mmap> {
     // SAFETY: the map is read-only and lives as long as its reader (a decode, or an open TensorSource); like
     // every mmap-based loader (safetensors, torch) we assume nobody truncates the file meanwhile.
-    unsafe { memmap2::Mmap::map(&f) }.map_err(|e| CheckpointError::io(path, e))
+    unsafe { memmap2::Mmap::map(f) }.map_err(|e| CheckpointError::io(path, e))
 }
 
 /// Converts a torch zip checkpoint to safetensors (f32, original names; shared storages written once per name).

@@ -89,6 +89,15 @@ pub struct CpuOptions {
 }
 
 impl CpuOptions {
+    /// The options the environment names: `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate) and `ROBERTA_ROW_BLOCK`.
+    /// For binaries only (the runner, benches): the libraries never call it.
+    pub fn from_env() -> CpuOptions {
+        CpuOptions {
+            gemm: if std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm") { CpuGemm::Gemm } else { CpuGemm::Auto },
+            row_block: std::env::var("ROBERTA_ROW_BLOCK").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0),
+        }
+    }
+
     /// Whether these options run the packed AVX-512 kernels on this CPU.
     pub fn packed(&self) -> bool {
         self.gemm == CpuGemm::Auto && packed_path()

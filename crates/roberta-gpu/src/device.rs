@@ -21,8 +21,8 @@ type ImageSet = Arc<Vec<(&'static str, Image, Origin)>>;
 type ImageKey = (u32, GpuOptions);
 static IMAGES: OnceLock<Mutex<HashMap<ImageKey, ImageSet>>> = OnceLock::new();
 
-/// Where a [`Gpu`]'s kernels come from. The library reads no environment variable: the command line maps
-/// `ROBERTA_CUBIN_DIR` and `ROBERTA_CUDA_INCLUDE` (':'-separated) to these fields.
+/// Where a [`Gpu`]'s kernels come from. The library reads no environment variable on its own: binaries (the
+/// runner, test and bench binaries, nvrtc-check) call [`GpuOptions::from_env`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GpuOptions {
     /// A folder of prebuilt cubins, `<stem>.<hash16>.sm_XX.cubin` (what `nvrtc-check --out` writes): a file's
@@ -30,6 +30,18 @@ pub struct GpuOptions {
     pub cubin_dir: Option<std::path::PathBuf>,
     /// Folders NVRTC searches for cuda_fp16.h and mma.h before the defaults ([`crate::compile::include_dirs`]).
     pub include_dirs: Vec<std::path::PathBuf>,
+}
+
+impl GpuOptions {
+    /// The options the environment names: `ROBERTA_CUBIN_DIR` (a cubin folder; empty means none) and
+    /// `ROBERTA_CUDA_INCLUDE` (':'-separated include folders). For binaries only: nothing in the libraries
+    /// calls it, so a library user's options are what they pass.
+    pub fn from_env() -> GpuOptions {
+        GpuOptions {
+            cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
+            include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
+        }
+    }
 }
 
 /// A CUDA device with its own stream and every kernel loaded: what one model holds.

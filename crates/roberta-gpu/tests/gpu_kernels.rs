@@ -19,18 +19,9 @@ fn skip(why: &str) {
     println!("skipped: {why}");
 }
 
-/// The options the command line would give (`ROBERTA_CUBIN_DIR`, `ROBERTA_CUDA_INCLUDE`: the GPU bundle's
-/// run.sh sets them); the library reads no environment.
-fn options() -> roberta_gpu::GpuOptions {
-    roberta_gpu::GpuOptions {
-        cubin_dir: std::env::var_os("ROBERTA_CUBIN_DIR").filter(|v| !v.is_empty()).map(Into::into),
-        include_dirs: std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default(),
-    }
-}
-
 /// Device 0, or None (skipped, reason printed) when there is no driver or no device; any other error panics.
 fn gpu() -> Option<Gpu> {
-    match Gpu::with_options(0, &options()) {
+    match Gpu::with_options(0, &roberta_gpu::GpuOptions::from_env()) {
         Ok(g) => Some(g),
         Err(e @ (Error::NoDriver | Error::NoDevice { .. })) => {
             skip(&e.to_string());
@@ -494,7 +485,7 @@ fn device_0_opens_where_a_device_exists() {
         println!("skipped: no CUDA driver or no device here");
         return;
     }
-    match Gpu::with_options(0, &options()) {
+    match Gpu::with_options(0, &roberta_gpu::GpuOptions::from_env()) {
         Ok(g) => println!("Gpu::new(0): {g:?} ({})", g.describe()),
         Err(e) if present => panic!("a CUDA driver reports a device, but Gpu::new(0) failed: {e}"),
         Err(e) => panic!("ROBERTA_REQUIRE_GPU=1 but Gpu::new(0) failed: {e}"),

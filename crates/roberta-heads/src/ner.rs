@@ -68,7 +68,6 @@ pub struct Entity {
     pub index: Option<usize>,
 }
 
-pub use crate::scores::softmax;
 use crate::scores::argmax;
 
 /// Serialised as HF's pipeline writes an entity: `entity` (aggregation none, with `index`) or `entity_group`,

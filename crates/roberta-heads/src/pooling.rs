@@ -26,13 +26,22 @@ pub fn masked_sum(hidden: &[f32], mask: &[u32], width: usize, acc: &mut [f32]) -
     let mut n = 0;
     for (row, &m) in hidden.chunks_exact(width).zip(mask) {
         if m != 0 {
-            for (a, &x) in acc.iter_mut().zip(row) {
-                *a += x;
-            }
+            add_row(acc, row);
             n += 1;
         }
     }
     n
+}
+
+/// Sums every row of `[rows, width]` (a sequence's real tokens) into `acc`, in order; returns how many.
+pub fn sum_rows(rows: &[f32], width: usize, acc: &mut [f32]) -> usize {
+    rows.chunks_exact(width).map(|row| add_row(acc, row)).count()
+}
+
+fn add_row(acc: &mut [f32], row: &[f32]) {
+    for (a, &x) in acc.iter_mut().zip(row) {
+        *a += x;
+    }
 }
 
 /// One vector per sequence of a `[batch, seq_len, width]` batch.

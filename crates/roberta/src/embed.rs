@@ -4,7 +4,7 @@
 use crate::model::Model;
 use crate::output::{each_failed, f32s_as_f64, Output, Pipeline};
 use crate::Result;
-use roberta_heads::pooling::{l2_normalize, masked_sum, Pooling};
+use roberta_heads::pooling::{l2_normalize, sum_rows, Pooling};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -75,8 +75,7 @@ impl Embedder {
                     counts[i] = 1;
                 }
                 Pooling::Mean => {
-                    let rows = h.sequence(b);
-                    counts[i] += masked_sum(rows, &vec![1; rows.len() / width], width, &mut sums[i]);
+                    counts[i] += sum_rows(h.sequence(b), width, &mut sums[i]);
                 }
             }
             Ok(())

@@ -60,6 +60,13 @@ pub enum Error {
     Batch(std::sync::Arc<Error>),
 }
 
+/// A checkpoint error is an encoder error (as the encoder's own loaders give it).
+impl From<roberta_encoder::CheckpointError> for Error {
+    fn from(e: roberta_encoder::CheckpointError) -> Self {
+        Error::Encoder(e.into())
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

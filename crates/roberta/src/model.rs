@@ -58,7 +58,7 @@ impl Model {
         let dir = dir.as_ref();
         let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
         let config = Config::from_file(&dir.join(files::CONFIG))?;
-        let weights = ModelFiles::resolve(dir).map_err(roberta_encoder::EncoderError::from)?.open_weights().map_err(roberta_encoder::EncoderError::from)?;
+        let weights = ModelFiles::resolve(dir)?.open_weights()?;
         let encoder_opts = EncoderOptions { cpu: opts.cpu, cuda: opts.cuda.clone() };
         let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &encoder_opts)?;
         let head = Head::from_architecture(&config, weights.as_ref())?;

@@ -4,7 +4,8 @@
 use crate::model::Model;
 use crate::output::{each_failed, Output, Pipeline};
 use crate::{Error, Result};
-use roberta_heads::ner::{aggregate, is_subword, merge_overlapping, softmax, Aggregation, Entity, PreEntity};
+use roberta_heads::ner::{aggregate, is_subword, merge_overlapping, Aggregation, Entity, PreEntity};
+use roberta_heads::scores::softmax;
 use roberta_heads::Head;
 use std::sync::Arc;
 

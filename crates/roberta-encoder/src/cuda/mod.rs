@@ -41,6 +41,17 @@ pub struct CudaOptions {
     pub gpu: roberta_gpu::GpuOptions,
 }
 
+impl CudaOptions {
+    /// The options the environment names: `ROBERTA_CUDA_GRAPHS=0` (no graphs) and [`roberta_gpu::GpuOptions::from_env`].
+    /// For binaries only (the runner, test and bench binaries): the libraries never call it.
+    pub fn from_env() -> CudaOptions {
+        CudaOptions {
+            graphs: std::env::var("ROBERTA_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true),
+            gpu: roberta_gpu::GpuOptions::from_env(),
+        }
+    }
+}
+
 impl Default for CudaOptions {
     fn default() -> Self {
         CudaOptions { graphs: true, gpu: roberta_gpu::GpuOptions::default() }

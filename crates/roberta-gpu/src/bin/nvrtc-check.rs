@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         eprintln!("{}", Error::NoNvrtc);
         return ExitCode::from(2);
     }
-    let first: Vec<std::path::PathBuf> = std::env::var_os("ROBERTA_CUDA_INCLUDE").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+    let first = roberta_gpu::GpuOptions::from_env().include_dirs;
     let includes = roberta_gpu::compile::include_dirs(&first);
     println!("include dirs: {includes:?}");
     let mut failures = 0;
