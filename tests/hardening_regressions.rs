@@ -150,6 +150,23 @@ fn pickle_of_garbage_is_an_error() {
     }
 }
 
+/// Found by the tokenizer_files fuzz target (2026-12-02): a tokenizer.json whose RobertaProcessing `sep` id (2)
+/// is no token of the vocabulary or the added tokens loaded, and every encoding then ended in an id that no
+/// token decodes to. Refused, naming the id.
+#[test]
+fn roberta_processing_ids_must_be_tokens() {
+    let d = roberta_tests::fixture_copy("models/tiny-ner", &["model.safetensors"]);
+    let p = d.join("tokenizer.json");
+    let mut j: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let vocab = j["model"]["vocab"].as_object().unwrap().len() as u64;
+    let unused = vocab + j["added_tokens"].as_array().unwrap().len() as u64 + 10;
+    j["post_processor"]["sep"][1] = unused.into();
+    std::fs::write(&p, j.to_string()).unwrap();
+    let e = roberta_tokenizer::Tokenizer::from_dir(&d).err().expect("a sep id that is no token is refused").to_string();
+    assert!(e.contains("tokenizer.json") && e.contains(&format!("sep id {unused} is not a token")), "{e}");
+    assert!(roberta_tokenizer::Tokenizer::from_dir(roberta_tests::fixture("models/tiny-ner")).is_ok());
+}
+
 #[test]
 fn tokenizer_ids_far_past_the_vocabulary_are_refused_before_allocating() {
     let src = roberta_tests::fixture("models/tiny-mlm");

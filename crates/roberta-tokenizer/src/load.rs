@@ -341,6 +341,13 @@ impl Tokenizer {
                 let (Some(c), Some(s)) = (c, s) else {
                     return Err(bad_json(path, "RobertaProcessing without cls / sep ids"));
                 };
+                // Every id an encoding carries must be a token: a cls / sep id that is neither in the vocabulary nor
+                // an added token would reach the model as an id no token decodes to (found by the fuzzer).
+                for (k, v) in [("cls", c), ("sep", s)] {
+                    if !vocab.values().any(|&i| i == v) && !added.iter().any(|a| a.id == v) {
+                        return Err(bad_json(path, format!("RobertaProcessing {k} id {v} is not a token of the vocabulary or the added tokens")));
+                    }
+                }
                 (Some((c, s)), cfg.trim_offsets.unwrap_or(b(&post, "trim_offsets", true)), cfg.add_prefix_space.unwrap_or(b(&post, "add_prefix_space", true)))
             }
             Some("ByteLevel") => (None, cfg.trim_offsets.unwrap_or(b(&post, "trim_offsets", true)), add_prefix_space),
