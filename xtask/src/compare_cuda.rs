@@ -51,7 +51,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     }
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
     let model = CudaModel::load_with(&cfg, roberta_checkpoint::ModelFiles::resolve(&model_dir)?.open_weights()?.as_ref(), &roberta_encoder::CudaOptions::from_env())?;
-    crate::pipeline::report_device(&model.describe());
+    roberta_cli::pipeline::report_device(&model.describe());
     let (b, t, h) = (batch, seq_len, cfg.hidden_size);
     let ids = crate::compare::random_batch(&cfg, b, t);
     let mask = vec![1u32; b * t];

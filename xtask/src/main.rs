@@ -1,31 +1,22 @@
-//! The runner: `cargo xtask <command>`. Parses arguments and dispatches to one file per command.
-use clap::{Parser, Subcommand};
+//! The developer runner: `cargo xtask <command>`. The developer commands (test, fuzz, check-kernels, gpu-check,
+//! emulate, compare...) live here, one file each; the user commands (fill-mask, ner, ...) are the `roberta`
+//! binary's (crates/roberta-cli), and `cargo xtask <user command>` hands its arguments to it unchanged.
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 use std::process::ExitCode;
 
-mod io;
-mod tokenize;
 mod test;
 mod check_kernels;
 mod gpu_check;
-mod validate;
-mod convert;
 mod random_model;
 mod compare;
 mod compare_cuda;
-mod pipeline;
-mod fill_mask;
-mod ner;
-mod classify;
-mod embed;
-mod eval_ner;
-mod demo;
 mod fuzz;
 mod emulate;
 mod emulated;
 mod mutants;
 
-#[derive(Parser)]
-#[command(name = "xtask", about = "roberta-rs runner and automation")]
+#[derive(clap::Parser)]
+#[command(name = "xtask", about = "roberta-rs developer runner (the user commands are the `roberta` binary's)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -33,34 +24,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Tokenize JSON Lines records (`{"text"}`, `{"text","text_pair"}` or `{"words"}`).
-    Tokenize(tokenize::Args),
     /// Run the whole test suite (installs what it needs).
     Test(test::Args),
     /// Compile every kernel with NVRTC for sm_70, sm_80, sm_90; fail on any error, warning or spill.
     CheckKernels(check_kernels::Args),
     /// Build .gpu-bundle/ (test and bench binaries, sm_90 cubins, run.sh) for one GPU-machine call.
     GpuCheck(gpu_check::Args),
-    /// Compare hidden states and logits with a reference safetensors file (max abs / rel error).
-    Validate(validate::Args),
-    /// Write model.safetensors from a pytorch_model.bin.
-    Convert(convert::Args),
     /// Write a deterministic random checkpoint (config.json + model.safetensors).
     RandomModel(random_model::Args),
     /// Time our CPU forward against PyTorch's on the same random full-size model.
     Compare(compare::Args),
-    /// Top-k tokens for each <mask> (`{"text"}` → `{"text","predictions"}`), as pipeline("fill-mask").
-    FillMask(fill_mask::Args),
-    /// Entities with character offsets, as pipeline("token-classification").
-    Ner(ner::Args),
-    /// Labels with scores, as pipeline("text-classification").
-    Classify(classify::Args),
-    /// One vector per text (mean or <s> pooling).
-    Embed(embed::Args),
-    /// NER scores on a CoNLL file (first sub-word protocol, seqeval's default matching).
-    EvalNer(eval_ner::Args),
-    /// Fill-mask and NER on the small Spanish clinical models in tests/fixtures.
-    Demo(demo::Args),
     /// Run a command on the emulated CUDA driver (builds it when missing or stale).
     Emulate(emulate::Args),
     /// The GPU tests under the emulated driver in every CI configuration, validate --device cuda, mutants.
@@ -69,42 +42,33 @@ enum Cmd {
     Fuzz(fuzz::Args),
 }
 
-/// Prints the libraries' `log` records (device choices, warnings) on stderr as they are: the libraries print
-/// nothing themselves.
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Info && m.target().starts_with("roberta")
+/// The user commands, listed apart in `cargo xtask --help`.
+fn user_commands_help() -> String {
+    let mut s = String::from("User commands (the `roberta` binary's; `cargo xtask <command>` runs them the same way):\n");
+    for (name, about) in roberta_cli::commands() {
+        s.push_str(&format!("  {name:<15} {about}\n"));
     }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            eprintln!("{}", r.args());
-        }
-    }
-    fn flush(&self) {}
+    s
 }
 
 fn main() -> ExitCode {
-    if log::set_logger(&StderrLog).is_ok() {
-        log::set_max_level(log::LevelFilter::Info);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let user: Vec<String> = roberta_cli::commands().into_iter().map(|(n, _)| n).collect();
+    if args.get(1).and_then(|a| a.to_str()).is_some_and(|a| user.iter().any(|u| u == a)) {
+        return roberta_cli::main_from(std::iter::once("roberta".into()).chain(args[1..].iter().cloned()));
     }
-    let cli = Cli::parse();
+    roberta_cli::install_logger();
+    let matches = Cli::command().after_help(user_commands_help()).get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let res = match cli.cmd {
-        Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::Test(a) => test::run(a),
         Cmd::CheckKernels(a) => check_kernels::run(a),
         Cmd::GpuCheck(a) => gpu_check::run(a),
-        Cmd::Validate(a) => validate::run(a),
-        Cmd::Convert(a) => convert::run(a),
         Cmd::RandomModel(a) => random_model::run(a),
         Cmd::Compare(a) => compare::run(a),
-        Cmd::FillMask(a) => fill_mask::run(a),
-        Cmd::Ner(a) => ner::run(a),
-        Cmd::Classify(a) => classify::run(a),
-        Cmd::Embed(a) => embed::run(a),
-        Cmd::EvalNer(a) => eval_ner::run(a),
-        Cmd::Demo(a) => demo::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::Emulate(a) => emulate::run(a),
         Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),

@@ -22,6 +22,10 @@ pub struct Report {
     pub per_type: BTreeMap<String, Score>,
     /// Micro average over all types.
     pub micro: Score,
+    /// Macro average: the unweighted mean of the types' precision, recall and F1 (support: all true entities).
+    pub macro_avg: Score,
+    /// Weighted average: the types' scores weighted by their support, as seqeval's report.
+    pub weighted: Score,
 }
 
 fn split_tag(chunk: &str) -> (char, String) {
@@ -89,7 +93,23 @@ pub fn evaluate(truth: &[Vec<String>], pred: &[Vec<String>]) -> Report {
         per_type.insert(ty.clone(), score(tp, pp, tt));
     }
     let tp = t.intersection(&p).count();
-    Report { per_type, micro: score(tp, p.len(), t.len()) }
+    let n = per_type.len();
+    let support = t.len();
+    let avg = |f: &dyn Fn(&Score) -> f64, weighted: bool| -> f64 {
+        let (num, den) = per_type.values().fold((0.0, 0.0), |(a, b), s| {
+            let w = if weighted { s.support as f64 } else { 1.0 };
+            (a + w * f(s), b + w)
+        });
+        if den == 0.0 || n == 0 { 0.0 } else { num / den }
+    };
+    let averaged = |weighted: bool| Score {
+        precision: avg(&|s| s.precision, weighted),
+        recall: avg(&|s| s.recall, weighted),
+        f1: avg(&|s| s.f1, weighted),
+        support,
+    };
+    let (macro_avg, weighted) = (averaged(false), averaged(true));
+    Report { per_type, micro: score(tp, p.len(), t.len()), macro_avg, weighted }
 }
 
 #[cfg(test)]
@@ -119,5 +139,22 @@ mod tests {
         assert_eq!(r.per_type["B"], Score { precision: 0.0, recall: 0.0, f1: 0.0, support: 1 });
         assert_eq!(r.micro.precision, 0.5);
         assert_eq!(r.micro.recall, 0.5);
+        // macro: the mean over A and B; weighted by support (1 each here, so equal)
+        assert_eq!(r.macro_avg.precision, 0.25);
+        assert_eq!(r.macro_avg.recall, 0.5);
+        assert!((r.macro_avg.f1 - (2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert_eq!(r.weighted.recall, 0.5);
+        assert_eq!(r.macro_avg.support, 2);
+    }
+
+    #[test]
+    fn weighted_average_weighs_by_support() {
+        // A: 2 true, both found; B: 1 true, missed; seqeval: weighted recall (2·1 + 1·0) / 3
+        let truth = vec![s(&["B-A", "O", "B-A", "O", "B-B"])];
+        let pred = vec![s(&["B-A", "O", "B-A", "O", "O"])];
+        let r = evaluate(&truth, &pred);
+        assert!((r.weighted.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.macro_avg.recall - 0.5).abs() < 1e-12);
+        assert_eq!(r.weighted.support, 3);
     }
 }

@@ -18,10 +18,11 @@ pub enum Aggregation {
     Max,
 }
 
+/// Any case, as HF's `AggregationStrategy[name.upper()]` takes it.
 impl std::str::FromStr for Aggregation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
+        Ok(match s.to_ascii_lowercase().as_str() {
             "none" => Aggregation::None,
             "simple" => Aggregation::Simple,
             "first" => Aggregation::First,
@@ -43,9 +44,12 @@ pub struct PreEntity {
     pub start: usize,
     /// End character offset.
     pub end: usize,
+    /// Byte offsets into the text (`start..end` as a Rust slice range).
+    pub bytes: (usize, usize),
     /// Token index in its window.
     pub index: usize,
-    /// Continues the previous token's word (HF's fallback heuristic: no space before it).
+    /// Continues the previous token's word (HF's fallback heuristic: no space before it; or the tokenizer's
+    /// own word ids).
     pub is_subword: bool,
 }
 
@@ -60,18 +64,32 @@ pub struct Entity {
     pub score: f32,
     /// The words as the tokenizer turns tokens back into text.
     pub word: String,
-    /// Character start in the text.
+    /// Character (Unicode scalar) start in the text, as HF's Python pipeline gives it. Not a byte offset: to slice
+    /// a Rust `&str` use [`Entity::span`] or [`Entity::byte_start`].
     pub start: usize,
-    /// Character end in the text.
+    /// Character end in the text (exclusive).
     pub end: usize,
+    /// Byte start in the text: `&text[e.byte_start..e.byte_end]` is the entity's span.
+    pub byte_start: usize,
+    /// Byte end in the text (exclusive).
+    pub byte_end: usize,
     /// Token index (aggregation none only).
     pub index: Option<usize>,
+}
+
+impl Entity {
+    /// The entity's span in `text`, the text it was found in (`text[start..end]` in characters, as Python
+    /// slices it); empty when `text` is another text too short to hold it.
+    pub fn span<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.byte_start..self.byte_end).unwrap_or("")
+    }
 }
 
 use crate::scores::argmax;
 
 /// Serialised as HF's pipeline writes an entity: `entity` (aggregation none, with `index`) or `entity_group`,
-/// then `score`, `word`, `start`, `end`; the score as the f64 its f32 widens to.
+/// then `score`, `word`, `start`, `end` (character offsets); the score as the f64 its f32 widens to. The byte
+/// offsets are the library's, not HF's, and are not written.
 impl serde::Serialize for Entity {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -107,7 +125,17 @@ pub fn aggregate(
             .iter()
             .map(|p| {
                 let i = argmax(&p.scores);
-                Entity { label: label(i), grouped: false, score: p.scores[i], word: p.word.clone(), start: p.start, end: p.end, index: Some(p.index) }
+                Entity {
+                    label: label(i),
+                    grouped: false,
+                    score: p.scores[i],
+                    word: p.word.clone(),
+                    start: p.start,
+                    end: p.end,
+                    byte_start: p.bytes.0,
+                    byte_end: p.bytes.1,
+                    index: Some(p.index),
+                }
             })
             .collect(),
         _ => {
@@ -153,7 +181,18 @@ fn aggregate_word(w: &[PreEntity], strategy: Aggregation, label: &dyn Fn(usize) 
             (i, w[0].scores[i])
         }
     };
-    Entity { label: label(idx), grouped: false, score, word: detok(&toks), start: w[0].start, end: w[w.len() - 1].end, index: None }
+    let last = &w[w.len() - 1];
+    Entity {
+        label: label(idx),
+        grouped: false,
+        score,
+        word: detok(&toks),
+        start: w[0].start,
+        end: last.end,
+        byte_start: w[0].bytes.0,
+        byte_end: last.bytes.1,
+        index: None,
+    }
 }
 
 /// B-/I- tag and type of a label; a label without a prefix counts as I- of itself.
@@ -182,7 +221,18 @@ fn group_entities(entities: &[Entity], detok: &dyn Fn(&[&str]) -> String) -> Vec
             let ty = g[0].label.split_once('-').map_or(g[0].label.as_str(), |(_, t)| t).to_string();
             let score = g.iter().map(|e| e.score).sum::<f32>() / g.len() as f32;
             let toks: Vec<&str> = g.iter().map(|e| e.word.as_str()).collect();
-            groups.push(Entity { label: ty, grouped: true, score, word: detok(&toks), start: g[0].start, end: g[g.len() - 1].end, index: None });
+            let last = &g[g.len() - 1];
+            groups.push(Entity {
+                label: ty,
+                grouped: true,
+                score,
+                word: detok(&toks),
+                start: g[0].start,
+                end: last.end,
+                byte_start: g[0].byte_start,
+                byte_end: last.byte_end,
+                index: None,
+            });
             from = i;
         }
     }
@@ -219,7 +269,7 @@ mod tests {
     fn pe(word: &str, label: usize, start: usize, end: usize, sub: bool) -> PreEntity {
         let mut scores = vec![0.1f32; 3];
         scores[label] = 0.8;
-        PreEntity { word: word.into(), scores, start, end, index: start, is_subword: sub }
+        PreEntity { word: word.into(), scores, start, end, bytes: (start, end), index: start, is_subword: sub }
     }
 
     #[test]
@@ -244,7 +294,7 @@ mod tests {
 
     #[test]
     fn overlapping_windows_keep_the_longer() {
-        let mk = |s, e, score| Entity { label: "X".into(), grouped: true, score, word: String::new(), start: s, end: e, index: None };
+        let mk = |s, e, score| Entity { label: "X".into(), grouped: true, score, word: String::new(), start: s, end: e, byte_start: s, byte_end: e, index: None };
         let m = merge_overlapping(vec![mk(10, 12, 0.9), mk(0, 3, 0.5), mk(10, 15, 0.4), mk(1, 3, 0.99)]);
         assert_eq!(m.iter().map(|e| (e.start, e.end)).collect::<Vec<_>>(), [(0, 3), (10, 15)]);
     }

@@ -13,7 +13,7 @@ pub enum Pooling {
 impl std::str::FromStr for Pooling {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
+        match s.to_ascii_lowercase().as_str() {
             "mean" => Ok(Pooling::Mean),
             "cls" => Ok(Pooling::Cls),
             _ => Err(format!("unknown pooling {s:?} (mean, cls)")),

@@ -7,9 +7,10 @@ pub enum TokenizerError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    /// The directory has neither tokenizer.json nor vocab.json + merges.txt.
-    #[error("{dir}: no tokenizer found (need tokenizer.json, or vocab.json and merges.txt)")]
-    NoTokenizer { dir: PathBuf },
+    /// The directory has neither tokenizer.json nor vocab.json + merges.txt: `missing` names what is not there
+    /// (`merges.txt` when only vocab.json is, ...).
+    #[error("{dir}: no tokenizer: {missing} (a RoBERTa tokenizer is tokenizer.json, or vocab.json and merges.txt)")]
+    NoTokenizer { dir: PathBuf, missing: String },
     /// A JSON file does not parse, or lacks what a RoBERTa tokenizer needs.
     #[error("{path}: invalid JSON: {msg}")]
     BadJson { path: PathBuf, msg: String },

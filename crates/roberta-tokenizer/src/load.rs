@@ -189,6 +189,10 @@ impl Tokenizer {
     /// Loads a tokenizer directory as `AutoTokenizer.from_pretrained(dir)` does.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Tokenizer> {
         let dir = dir.as_ref();
+        if !dir.is_dir() {
+            let what = if dir.exists() { "it is a file, not a directory" } else { "no such directory" };
+            return Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: what.into() });
+        }
         let cfg = TokConfig::load(dir)?;
         let tj = dir.join("tokenizer.json");
         if tj.exists() {
@@ -198,7 +202,12 @@ impl Tokenizer {
         if vp.exists() && mp.exists() {
             return Tokenizer::from_vocab_merges(&vp, &mp, cfg);
         }
-        Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf() })
+        let missing = match (vp.exists(), mp.exists()) {
+            (true, false) => "merges.txt is missing (vocab.json is there)",
+            (false, true) => "vocab.json is missing (merges.txt is there)",
+            _ => "tokenizer.json, vocab.json and merges.txt are missing",
+        };
+        Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: missing.into() })
     }
 
     fn from_vocab_merges(vp: &Path, mp: &Path, cfg: TokConfig) -> Result<Tokenizer> {

@@ -3,7 +3,7 @@
 //! say so.
 use crate::model::Model;
 use crate::output::{each_failed, f32_as_f64, Output, Pipeline};
-use crate::{Error, Result};
+use crate::Result;
 use roberta_heads::Head;
 use serde::Serialize;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ impl Classifier {
     pub fn new(model: impl Into<Arc<Model>>, top_k: Option<usize>) -> Result<Classifier> {
         let model = model.into();
         let Some(Head::SequenceClassification(h)) = model.head() else {
-            return Err(Error::Model("classify needs a RobertaForSequenceClassification checkpoint (config.architectures)".into()));
+            return Err(model.wrong_head("classify", "RobertaForSequenceClassification"));
         };
         model.tokenizer()?;
         let sigmoid = model.config().problem_type.as_deref() == Some("multi_label_classification") || h.num_labels() == 1;
@@ -52,8 +52,27 @@ impl Classifier {
 
     /// Raw logits `[num_labels]` of each text, each text's own result (with a truncation warning when it was cut).
     pub fn logits(&self, texts: &[&str]) -> Vec<Result<Output<Vec<f32>>>> {
-        let encoded: Vec<Result<(Vec<u32>, Option<String>)>> = texts.iter().map(|t| self.model.encode_truncated(t)).collect();
-        let ok: Vec<usize> = (0..texts.len()).filter(|&i| encoded[i].is_ok()).collect();
+        self.logits_of(texts.iter().map(|t| self.model.encode_truncated(t)).collect())
+    }
+
+    /// Raw logits of each (text, text_pair) — a pair encoded `<s> A </s></s> B </s>`, as HF's
+    /// `pipeline("text-classification")({"text": A, "text_pair": B})`; `None` is a single text.
+    pub fn logits_pairs(&self, pairs: &[(&str, Option<&str>)]) -> Vec<Result<Output<Vec<f32>>>> {
+        let encoded = pairs
+            .iter()
+            .map(|&(t, p)| {
+                let input = match p {
+                    Some(p) => roberta_tokenizer::Input::Pair(t, p),
+                    None => roberta_tokenizer::Input::Single(t),
+                };
+                self.model.encode_input_truncated(input)
+            })
+            .collect();
+        self.logits_of(encoded)
+    }
+
+    fn logits_of(&self, encoded: Vec<Result<(Vec<u32>, Option<String>)>>) -> Vec<Result<Output<Vec<f32>>>> {
+        let ok: Vec<usize> = (0..encoded.len()).filter(|&i| encoded[i].is_ok()).collect();
         let seqs: Vec<&[u32]> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").0.as_slice()).collect();
         let mut logits = match self.logits_of_ids(&seqs) {
             Ok(l) => l.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -92,6 +111,12 @@ impl Classifier {
     /// Labels sorted by score for every text.
     pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<LabelScore>>>> {
         self.logits(texts).into_iter().map(|r| r.map(|o| Output { value: self.scores(&o.value), warning: o.warning })).collect()
+    }
+
+    /// Labels sorted by score for every (text, text_pair) (cross-encoders, NLI); `None` is a single text, as
+    /// [`Classifier::run`]. A pair longer than the model is cut longest first, with a warning.
+    pub fn run_pairs(&self, pairs: &[(&str, Option<&str>)]) -> Vec<Result<Output<Vec<LabelScore>>>> {
+        self.logits_pairs(pairs).into_iter().map(|r| r.map(|o| Output { value: self.scores(&o.value), warning: o.warning })).collect()
     }
 }
 

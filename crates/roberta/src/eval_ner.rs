@@ -18,11 +18,26 @@ pub struct Sentence {
     pub labels: Vec<String>,
 }
 
-/// Reads `word<TAB>label` lines (or word and label separated by spaces), a blank line between sentences.
+/// Reads `word<TAB>label` lines (or word and label separated by spaces), a blank line between sentences: the
+/// two-column format of the model's fine-tuning data. Wider files need [`read_conll_with`] and a label column.
 pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Data { path: path.into(), msg: e.to_string() })?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| Error::Data { path: path.into(), msg: format!("invalid UTF-8 at byte {}", e.valid_up_to()) })?;
+    read_conll_with(path, None)
+}
+
+/// Reads a CoNLL file whose word is the first column and whose label is column `label_column` (1-based;
+/// `None`: a file of exactly two columns). Columns are tab-separated, or space-separated in a file without
+/// tabs. Refuses what is not this format, naming the line: JSON Lines, a line of another width, a label that is
+/// not a BIO/BIOES tag (`O`, `B-TYPE`, `I-TYPE`...), and a file with no sentence at all.
+pub fn read_conll_with(path: &Path, label_column: Option<usize>) -> Result<Vec<Sentence>> {
+    let err = |msg: String| Error::Data { path: path.into(), msg };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        err(format!("invalid UTF-8 at byte {} (a Latin-1 file? convert it: iconv -f latin1 -t utf8 IN > OUT)", e.valid_up_to()))
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if label_column == Some(0) {
+        return Err(err("label column 0: columns count from 1 (the word is column 1)".into()));
+    }
     let mut out = Vec::new();
     let mut cur = Sentence { words: Vec::new(), labels: Vec::new() };
     for (i, line) in text.lines().enumerate() {
@@ -33,18 +48,47 @@ pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
             }
             continue;
         }
-        let (w, l) = line
-            .split_once('\t')
-            .or_else(|| line.rsplit_once(' '))
-            .filter(|(w, l)| !w.is_empty() && !l.trim().is_empty())
-            .ok_or_else(|| Error::Data { path: path.into(), msg: format!("line {}: expected `word<TAB>label`, got {line:?}", i + 1) })?;
+        let at = |msg: String| err(format!("line {}: {msg}", i + 1));
+        if line.trim_start().starts_with('{') {
+            return Err(at("this looks like JSON Lines, not CoNLL: eval-ner reads `word<TAB>label` lines with a blank line between sentences".into()));
+        }
+        let cols: Vec<&str> = if line.contains('\t') { line.split('\t').collect() } else { line.split_whitespace().collect() };
+        let (w, l) = match label_column {
+            None if cols.len() == 2 => (cols[0], cols[1]),
+            None if cols.len() > 2 => {
+                return Err(at(format!(
+                    "{} columns ({line:?}): say which one holds the label (--label-column N, 1-based; the word is column 1)",
+                    cols.len()
+                )))
+            }
+            None => return Err(at(format!("expected `word<TAB>label`, got {line:?}"))),
+            Some(c) => match cols.get(c - 1) {
+                Some(l) if c > 1 => (cols[0], *l),
+                _ => return Err(at(format!("no label column {c} in {line:?} ({} columns; the word is column 1)", cols.len()))),
+            },
+        };
+        let (w, l) = (w.trim(), l.trim());
+        if w.is_empty() || l.is_empty() {
+            return Err(at(format!("expected `word<TAB>label`, got {line:?}")));
+        }
+        if !is_tag(l) {
+            return Err(at(format!("label {l:?} is not a BIO tag (O, B-TYPE, I-TYPE; BIOES's E- and S- too)")));
+        }
         cur.words.push(w.to_string());
-        cur.labels.push(l.trim().to_string());
+        cur.labels.push(l.to_string());
     }
     if !cur.words.is_empty() {
         out.push(cur);
     }
+    if out.is_empty() {
+        return Err(err("no sentences: the file is empty (CoNLL: `word<TAB>label` lines, a blank line between sentences)".into()));
+    }
     Ok(out)
+}
+
+/// `O`, or a B-, I-, E-, S-, L- or U- prefix and a type.
+fn is_tag(l: &str) -> bool {
+    l == "O" || l.split_once('-').is_some_and(|(p, t)| matches!(p, "B" | "I" | "E" | "S" | "L" | "U") && !t.is_empty())
 }
 
 /// Predicted labels per sentence and the seqeval report.
@@ -54,12 +98,14 @@ pub struct Evaluation {
     pub predictions: Vec<Vec<String>>,
     /// Scores against the gold labels.
     pub report: Report,
+    /// Gold labels the model does not have (it can never predict them), with how many words carry each.
+    pub unknown_labels: Vec<(String, usize)>,
 }
 
 /// Runs the protocol over `sentences` with a token-classification model.
 pub fn evaluate(model: &Model, sentences: &[Sentence]) -> Result<Evaluation> {
     let Some(Head::TokenClassification(head)) = model.head() else {
-        return Err(Error::Model("eval-ner needs a RobertaForTokenClassification checkpoint".into()));
+        return Err(model.wrong_head("eval-ner", "RobertaForTokenClassification"));
     };
     let tok = model.tokenizer()?;
     let labels = model.config().labels();
@@ -109,5 +155,10 @@ pub fn evaluate(model: &Model, sentences: &[Sentence]) -> Result<Evaluation> {
     })?;
     let gold: Vec<Vec<String>> = sentences.iter().map(|s| s.labels.clone()).collect();
     let report = metrics::evaluate(&gold, &predictions);
-    Ok(Evaluation { predictions, report })
+    let known: std::collections::HashSet<&str> = labels.iter().map(String::as_str).collect();
+    let mut unknown: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in gold.iter().flatten().filter(|l| !known.contains(l.as_str())) {
+        *unknown.entry(l.clone()).or_default() += 1;
+    }
+    Ok(Evaluation { predictions, report, unknown_labels: unknown.into_iter().collect() })
 }

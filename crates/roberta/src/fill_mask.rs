@@ -54,12 +54,16 @@ impl FillMask {
     pub fn new(model: impl Into<Arc<Model>>, top_k: usize) -> Result<FillMask> {
         let model = model.into();
         if !matches!(model.head(), Some(Head::MaskedLm(_))) {
-            return Err(Error::Model("fill-mask needs a RobertaForMaskedLM checkpoint (config.architectures)".into()));
+            return Err(model.wrong_head("fill-mask", "RobertaForMaskedLM"));
         }
         let tok = model.tokenizer()?;
         let mask_id =
             tok.mask_token_id().ok_or_else(|| Error::Model(format!("the tokenizer has no mask token {:?}", tok.special_tokens().mask)))?;
-        Ok(FillMask { model, top_k: top_k.max(1), mask_id })
+        let vocab = model.config().vocab_size;
+        if top_k == 0 || top_k > vocab {
+            return Err(Error::Model(format!("top_k must be between 1 and the vocabulary size {vocab}, not {top_k}")));
+        }
+        Ok(FillMask { model, top_k, mask_id })
     }
 
     /// The model (clone the `Arc` to share it with another pipeline).

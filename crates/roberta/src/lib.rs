@@ -30,7 +30,7 @@ pub use classify::{Classifier, LabelScore};
 pub use embed::{Embedder, Embedding};
 pub use fill_mask::{FillMask, Masks, Prediction};
 pub use model::{LoadOptions, Model};
-pub use ner::Ner;
+pub use ner::{Ner, Words};
 pub use output::{Output, Pipeline};
 pub use roberta_encoder::{BatchInput, CpuGemm, CpuOptions, CudaOptions, EncoderOutput, GpuOptions};
 pub use roberta_encoder::Device;

@@ -43,6 +43,14 @@ pub struct Model {
     memory_limit_bytes: Option<usize>,
 }
 
+/// One window of a text (see [`Model::windows`]): ids with `<s>` / `</s>`, character offsets ((0, 0) for the
+/// special tokens), and the pre-tokenizer's word of each token.
+pub(crate) struct Window {
+    pub ids: Vec<u32>,
+    pub offsets: Vec<(usize, usize)>,
+    pub word_ids: Vec<Option<u32>>,
+}
+
 /// One forward pass: the real tokens' hidden states, sequence after sequence.
 pub(crate) type Hidden = TokenRows;
 
@@ -56,8 +64,9 @@ impl Model {
     /// tensor, into the encoder and the head (the peak is the model plus its largest weight matrix).
     pub fn load_with(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
-        let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
+        check_model_dir(dir)?;
         let config = Config::from_file(&dir.join(files::CONFIG))?;
+        let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
         let weights = ModelFiles::resolve(dir)?.open_weights()?;
         let encoder_opts = EncoderOptions { cpu: opts.cpu, cuda: opts.cuda.clone() };
         let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &encoder_opts)?;
@@ -223,7 +232,36 @@ impl Model {
     }
 }
 
+/// Says what is wrong with a model directory before anything is read from it: missing, a file, or no config.json.
+fn check_model_dir(dir: &Path) -> Result<()> {
+    let msg = if !dir.exists() {
+        let cwd = std::env::current_dir().map(|d| format!(" (relative to {})", d.display())).unwrap_or_default();
+        format!("no such directory{}", if dir.is_relative() { cwd } else { String::new() })
+    } else if !dir.is_dir() {
+        "is a file, not a model directory (give the folder that holds config.json, the weights and the tokenizer files)".to_string()
+    } else if !dir.join(files::CONFIG).is_file() {
+        "has no config.json: not an HF model directory (it holds config.json, model.safetensors or pytorch_model.bin, and the tokenizer files)".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Model(format!("model {}: {msg}", dir.display())))
+}
+
 impl Model {
+    /// The error of a pipeline that needs a `needs` checkpoint (e.g. `RobertaForTokenClassification`) on this
+    /// model: names the architecture found and the pipeline (command) that serves it.
+    pub(crate) fn wrong_head(&self, pipeline: &str, needs: &str) -> Error {
+        let found = self.config.architectures.as_ref().and_then(|a| a.first()).cloned();
+        let fits = match &self.head {
+            Some(Head::MaskedLm(_)) => "fill-mask (or embed)",
+            Some(Head::TokenClassification(_)) => "ner or eval-ner (or embed)",
+            Some(Head::SequenceClassification(_)) => "classify (or embed)",
+            None => "embed",
+        };
+        let found = found.map_or_else(|| "a bare encoder (no architectures in config.json)".to_string(), |a| format!("a {a} checkpoint"));
+        Error::Model(format!("{pipeline} needs a {needs} checkpoint, but {} holds {found}: it serves {fits}", self.dir.display()))
+    }
+
     /// `<s>`/`</s>` ids.
     fn cls_sep(&self) -> (u32, u32) {
         let t = self.tok();
@@ -232,29 +270,32 @@ impl Model {
     }
 
     /// A text as windows of at most `max_tokens()` tokens each (`<s>` and `</s>` included), consecutive windows
-    /// sharing `stride` tokens; one window when the text fits. Offsets are characters of the text.
-    pub(crate) fn windows(&self, text: &str, stride: usize) -> Vec<(Vec<u32>, Vec<(usize, usize)>)> {
+    /// sharing `stride` tokens (below the window: see [`Model::window_tokens`]); one window when the text fits.
+    /// Offsets are characters of the text; word ids are the pre-tokenizer's words (None for `<s>` / `</s>`).
+    pub(crate) fn windows(&self, text: &str, stride: usize) -> Vec<Window> {
         let e = self.tok().encode_with(roberta_tokenizer::Input::Single(text), &roberta_tokenizer::EncodeOptions {
             add_special_tokens: false,
             ..Default::default()
         });
         let e = e.expect("no truncation requested");
         let (cls, sep) = self.cls_sep();
-        let room = self.max_tokens().saturating_sub(2).max(1);
+        let room = self.window_tokens();
         let step = room.saturating_sub(stride).max(1);
         let mut out = Vec::new();
         let mut a = 0;
         loop {
             let b = (a + room).min(e.len());
-            let mut ids = Vec::with_capacity(b - a + 2);
-            ids.push(cls);
-            ids.extend_from_slice(&e.ids[a..b]);
-            ids.push(sep);
-            let mut offs = Vec::with_capacity(b - a + 2);
-            offs.push((0, 0));
-            offs.extend_from_slice(&e.offsets[a..b]);
-            offs.push((0, 0));
-            out.push((ids, offs));
+            let mut w = Window { ids: Vec::with_capacity(b - a + 2), offsets: Vec::with_capacity(b - a + 2), word_ids: Vec::with_capacity(b - a + 2) };
+            w.ids.push(cls);
+            w.ids.extend_from_slice(&e.ids[a..b]);
+            w.ids.push(sep);
+            w.offsets.push((0, 0));
+            w.offsets.extend_from_slice(&e.offsets[a..b]);
+            w.offsets.push((0, 0));
+            w.word_ids.push(None);
+            w.word_ids.extend_from_slice(&e.word_ids[a..b]);
+            w.word_ids.push(None);
+            out.push(w);
             if b >= e.len() {
                 return out;
             }
@@ -262,15 +303,26 @@ impl Model {
         }
     }
 
+    /// The text tokens one window holds: `max_tokens()` less `<s>` and `</s>` (at least 1).
+    pub fn window_tokens(&self) -> usize {
+        self.max_tokens().saturating_sub(2).max(1)
+    }
+
     /// A text with special tokens, cut to `max_tokens()` with a warning when it is longer.
     pub(crate) fn encode_truncated(&self, text: &str) -> Result<(Vec<u32>, Option<String>)> {
-        let full = self.tok().encode(text);
+        self.encode_input_truncated(roberta_tokenizer::Input::Single(text))
+    }
+
+    /// A text or a text pair with special tokens (`<s> A </s></s> B </s>` for a pair), cut to `max_tokens()`
+    /// (longest first for a pair, as HF's `truncation=True`) with a warning when it is longer.
+    pub(crate) fn encode_input_truncated(&self, input: roberta_tokenizer::Input) -> Result<(Vec<u32>, Option<String>)> {
+        let full = self.tok().encode_with(input, &roberta_tokenizer::EncodeOptions::default())?;
         let max = self.max_tokens();
         if full.len() <= max {
             return Ok((full.ids, None));
         }
         let opts = roberta_tokenizer::EncodeOptions { max_length: Some(max), ..Default::default() };
-        let cut = self.tok().encode_with(roberta_tokenizer::Input::Single(text), &opts)?;
+        let cut = self.tok().encode_with(input, &opts)?;
         Ok((cut.ids, Some(format!("input of {} tokens truncated to the model's {max}", full.len()))))
     }
 }

@@ -1,27 +1,41 @@
 //! `Ner`: token classification as `pipeline("token-classification")`, with aggregation none / simple / first /
 //! average / max. Texts longer than the model allows run in overlapping windows (`stride` tokens shared) whose
 //! entities are merged as HF's `aggregate_overlapping_entities`; nothing is cut.
-use crate::model::Model;
+//!
+//! Which aggregation: `none` is HF's default (one entity per byte-level token, e.g. `Ġamoxicilina`); for a
+//! model fine-tuned with the label on each word's first sub-word (the PharmaCoNER / CANTEMIST scripts, and
+//! [`crate::eval_ner`]'s protocol) use [`Aggregation::First`]. What a word is for first / average / max is
+//! [`Words`]: HF's fallback heuristic by default (exactly HF's output), or the tokenizer's own words.
+use crate::model::{Model, Window};
 use crate::output::{each_failed, Output, Pipeline};
 use crate::{Error, Result};
 use roberta_heads::ner::{aggregate, is_subword, merge_overlapping, Aggregation, Entity, PreEntity};
 use roberta_heads::scores::softmax;
 use roberta_heads::Head;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// What a word is when sub-words are grouped into words (aggregation first, average, max).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Words {
+    /// HF's fallback heuristic for byte-level BPE (what transformers does, with its warning "Tokenizer does not
+    /// support real words, using fallback heuristic"): a token continues the word when neither it nor the
+    /// character before it is a space — so trailing punctuation joins the word (`" omeprazol."`), and with
+    /// average / max a strongly-`O` comma can outvote the word.
+    #[default]
+    Heuristic,
+    /// The tokenizer's pre-tokenizer words (`word_ids`): punctuation is a word of its own (`" omeprazol"`, `"."`).
+    Pretokenizer,
+}
 
 /// The NER pipeline.
 pub struct Ner {
     model: Arc<Model>,
     aggregation: Aggregation,
+    words: Words,
     stride: usize,
     labels: Vec<String>,
-}
-
-/// One window of a text: token ids with `<s>`/`</s>`, and character offsets (0, 0 for the special tokens).
-struct Window {
-    text: usize,
-    ids: Vec<u32>,
-    offsets: Vec<(usize, usize)>,
+    warned: AtomicBool,
 }
 
 impl Ner {
@@ -29,17 +43,31 @@ impl Ner {
     pub fn new(model: impl Into<Arc<Model>>, aggregation: Aggregation) -> Result<Ner> {
         let model = model.into();
         if !matches!(model.head(), Some(Head::TokenClassification(_))) {
-            return Err(Error::Model("ner needs a RobertaForTokenClassification checkpoint (config.architectures)".into()));
+            return Err(model.wrong_head("ner", "RobertaForTokenClassification"));
         }
         model.tokenizer()?;
         let labels = model.config().labels();
         let stride = model.max_tokens() / 4;
-        Ok(Ner { model, aggregation, stride, labels })
+        Ok(Ner { model, aggregation, words: Words::default(), stride, labels, warned: AtomicBool::new(false) })
     }
 
-    /// Tokens shared by consecutive windows of a long text (default: a quarter of the model's length).
-    pub fn with_stride(mut self, stride: usize) -> Ner {
+    /// Tokens shared by consecutive windows of a long text (default: a quarter of the model's length). It must
+    /// be below the window ([`Model::window_tokens`], 510 for RoBERTa-base), as HF requires.
+    pub fn with_stride(mut self, stride: usize) -> Result<Ner> {
+        let room = self.model.window_tokens();
+        if stride >= room {
+            return Err(Error::Model(format!(
+                "stride {stride} must be below the window of {room} tokens (the model's {} less <s> and </s>)",
+                self.model.max_tokens()
+            )));
+        }
         self.stride = stride;
+        Ok(self)
+    }
+
+    /// How sub-words are grouped into words (see [`Words`]).
+    pub fn with_words(mut self, words: Words) -> Ner {
+        self.words = words;
         self
     }
 
@@ -50,20 +78,25 @@ impl Ner {
 
     /// The entities of every text of a batch (never a warning: long texts run in windows, nothing is cut).
     pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<Entity>>>> {
-        let mut windows = Vec::new();
+        let word_level = matches!(self.aggregation, Aggregation::First | Aggregation::Average | Aggregation::Max);
+        if word_level && self.words == Words::Heuristic && !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!("Tokenizer does not support real words, using fallback heuristic (as HF warns; words = the tokenizer's with --words pretokenizer / Words::Pretokenizer)");
+        }
+        let mut windows: Vec<(usize, Window)> = Vec::new();
         let mut counts = vec![0usize; texts.len()];
         for (i, t) in texts.iter().enumerate() {
             for w in self.model.windows(t, self.stride) {
-                windows.push(Window { text: i, ids: w.0, offsets: w.1 });
+                windows.push((i, w));
                 counts[i] += 1;
             }
         }
-        let seqs: Vec<&[u32]> = windows.iter().map(|w| w.ids.as_slice()).collect();
+        let seqs: Vec<&[u32]> = windows.iter().map(|(_, w)| w.ids.as_slice()).collect();
         let chars: Vec<Vec<char>> = texts.iter().map(|t| t.chars().collect()).collect();
+        let bytes: Vec<Vec<usize>> = texts.iter().map(|t| t.char_indices().map(|(b, _)| b).chain([t.len()]).collect()).collect();
         let mut per_window: Vec<Vec<Entity>> = vec![Vec::new(); windows.len()];
         let res = self.model.forward_all(&seqs, |k, h, b| {
-            let w = &windows[k];
-            per_window[k] = self.window_entities(w, &chars[w.text], h, b);
+            let (t, w) = &windows[k];
+            per_window[k] = self.window_entities(w, &chars[*t], &bytes[*t], h, b);
             Ok(())
         });
         if let Err(e) = res {
@@ -71,8 +104,8 @@ impl Ner {
         }
         // each text's entities in window order, as HF gathers them
         let mut found: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
-        for (w, ents) in windows.iter().zip(per_window) {
-            found[w.text].extend(ents);
+        for ((t, _), ents) in windows.iter().zip(per_window) {
+            found[*t].extend(ents);
         }
         found
             .into_iter()
@@ -81,23 +114,31 @@ impl Ner {
             .collect()
     }
 
-    fn window_entities(&self, w: &Window, chars: &[char], h: &crate::model::Hidden, b: usize) -> Vec<Entity> {
+    /// `bytes`: the byte offset of each character of the text, and the text's length last.
+    fn window_entities(&self, w: &Window, chars: &[char], bytes: &[usize], h: &crate::model::Hidden, b: usize) -> Vec<Entity> {
         let Some(Head::TokenClassification(head)) = self.model.head() else { unreachable!("checked in new") };
         let tok = self.model.tok();
         let n = w.ids.len();
         let logits = head.logits(h.sequence(b), n);
         let k = head.num_labels();
         let last = n - 1;
+        let byte = |c: usize| bytes.get(c).copied().unwrap_or(bytes[bytes.len() - 1]);
         let pre: Vec<PreEntity> = (1..last)
             .map(|j| {
                 let (start, end) = w.offsets[j];
+                let is_subword = match self.words {
+                    Words::Heuristic => is_subword(chars, start),
+                    // the window's first token starts a word of this window whatever came before
+                    Words::Pretokenizer => j > 1 && w.word_ids[j].is_some() && w.word_ids[j] == w.word_ids[j - 1],
+                };
                 PreEntity {
                     word: tok.id_to_token(w.ids[j]).unwrap_or("").to_string(),
                     scores: softmax(&logits[j * k..(j + 1) * k]),
                     start,
                     end,
+                    bytes: (byte(start), byte(end)),
                     index: j,
-                    is_subword: is_subword(chars, start),
+                    is_subword,
                 }
             })
             .collect();

@@ -1,13 +1,13 @@
-//! `cargo xtask demo`: fill-mask and NER on the small Spanish clinical models shipped in tests/fixtures (no
+//! `roberta demo` (`cargo xtask demo`): fill-mask and NER on the small Spanish clinical models shipped in tests/fixtures (no
 //! download), printed for people, then how to point the same commands at bsc-bio-ehr-es.
 use roberta::{Aggregation, Device, FillMask, Model, Ner};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Arguments of `cargo xtask demo`.
+/// Arguments of `roberta demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// cpu, cuda or auto.
+    /// cpu, cuda or auto (the CUDA path is verified under an emulated driver, not yet on a real GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -62,10 +62,13 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
 
     println!("\n== the same with the real model");
     println!("Download PlanTL-GOB-ES/bsc-bio-ehr-es (config.json, pytorch_model.bin, vocab.json, merges.txt, tokenizer_config.json,");
-    println!("special_tokens_map.json) into a folder, then:");
-    println!("    echo '{{\"text\": \"El paciente presenta dolor <mask>.\"}}' | cargo xtask fill-mask --model PATH/bsc-bio-ehr-es");
-    println!("    cargo xtask convert PATH/bsc-bio-ehr-es        # optional: writes model.safetensors (memory-mapped, faster load)");
-    println!("For NER, point `cargo xtask ner --model DIR --aggregation simple` at a model fine-tuned from it (e.g. on PharmaCoNER),");
-    println!("and score it with `cargo xtask eval-ner --model DIR --conll dev.txt`. Add `--device auto` to use a GPU when present.");
+    println!("special_tokens_map.json) into a folder, then (`cargo install --path crates/roberta-cli` installs `roberta`):");
+    println!("    echo '{{\"text\": \"El paciente presenta dolor <mask>.\"}}' | roberta fill-mask --model PATH/bsc-bio-ehr-es");
+    println!("    roberta convert PATH/bsc-bio-ehr-es        # optional: writes model.safetensors (memory-mapped, faster load)");
+    println!("For NER, point `roberta ner --model DIR --aggregation first` at a model fine-tuned from it (e.g. on PharmaCoNER),");
+    println!("and score it with `roberta eval-ner --model DIR --conll dev.txt`. Records are JSON Lines {{\"text\": ...}} (other");
+    println!("fields are copied through), or plain text with `--format text`.");
+    println!("GPUs: `--device cuda` runs the hand-written CUDA kernels. They are verified in CI under an emulated driver (logic,");
+    println!("not speed) and have not yet run on a real GPU (benches/RESULTS.md records any GPU run): the CPU is the verified path.");
     Ok(ExitCode::SUCCESS)
 }

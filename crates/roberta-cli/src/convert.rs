@@ -1,4 +1,4 @@
-//! `cargo xtask convert DIR`: writes `DIR/model.safetensors` (f32, original names) from `DIR/pytorch_model.bin`.
+//! `roberta convert DIR`: writes `DIR/model.safetensors` (f32, original names) from `DIR/pytorch_model.bin`.
 use roberta_checkpoint::convert_bin_to_safetensors;
 use std::path::PathBuf;
 use std::process::ExitCode;

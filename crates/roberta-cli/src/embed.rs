@@ -1,15 +1,15 @@
-//! `cargo xtask embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
+//! `roberta embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
 use crate::io::IoArgs;
-use crate::pipeline::{run_records, stream, ModelArgs};
+use crate::pipeline::{run_texts, stream, strs, text_of, ModelArgs};
 use roberta::{Embedder, Pooling};
 use std::process::ExitCode;
 
-/// Arguments of `cargo xtask embed`.
+/// Arguments of `roberta embed`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// mean (over the attention mask; long texts in windows) or cls.
+    /// mean (over the attention mask; long texts in windows) or cls (the <s> token; long texts truncated).
     #[arg(long, default_value = "mean")]
     pub pooling: String,
     /// Scale every vector to unit L2 norm.
@@ -21,7 +21,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
+    a.io.check()?;
     let pooling: Pooling = a.pooling.parse()?;
     let emb = Embedder::new(a.model.load()?, pooling, a.normalize)?;
-    stream(&a.io, "embed", a.model.batch_size * 4, |texts| run_records(&emb, "embedding", texts))
+    stream(&a.io, "embed", a.model.batch_size * 4, text_of, |t| run_texts(emb.run(&strs(t)), "embedding"))
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask validate --model DIR --reference FILE [--output FILE]`: runs the model on the reference's
+//! `roberta validate --model DIR --reference FILE [--output FILE]`: runs the model on the reference's
 //! `input_ids` / `attention_mask` and prints max abs / rel error per tensor (`hidden_states.{i}`, `logits`),
 //! comparing only positions where attention_mask is 1; exit 1 over tolerance.
 use roberta::{BatchInput, LoadOptions, Model};

@@ -1,0 +1,85 @@
+//! `roberta tokenize --tokenizer DIR`: records through the tokenizer. Input records `{"text"}`,
+//! `{"text","text_pair"}` or (with `--split-words`) `{"words":[..]}`; output: the record plus `input_ids` and
+//! `offsets` (character offsets), and `word_ids` for pre-split words.
+use crate::io::{kind, str_field, IoArgs};
+use crate::pipeline::{stream, Fields};
+use roberta::Output;
+use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+
+/// Arguments of `roberta tokenize`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Tokenizer directory (tokenizer.json, or vocab.json + merges.txt).
+    #[arg(long)]
+    pub tokenizer: std::path::PathBuf,
+    /// Do not add `<s>` and `</s>`.
+    #[arg(long)]
+    pub no_special: bool,
+    /// Truncate to at most N tokens (special tokens included; longest first for pairs).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Records are `{"words":[..]}`, already split into words.
+    #[arg(long)]
+    pub split_words: bool,
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+/// What one record asks to encode.
+enum Job {
+    Text(String, Option<String>),
+    Words(Vec<String>),
+}
+
+fn read(v: &Map<String, Value>, split_words: bool, line: usize) -> Result<Job, String> {
+    if split_words {
+        let list = v.get("words").and_then(Value::as_array).ok_or_else(|| format!("line {line}: missing array field \"words\""))?;
+        let words = list
+            .iter()
+            .map(|w| w.as_str().map(str::to_string).ok_or_else(|| format!("line {line}: \"words\" must hold strings")))
+            .collect::<Result<_, _>>()?;
+        return Ok(Job::Words(words));
+    }
+    let text = str_field(v, "text", line)?.to_string();
+    Ok(match v.get("text_pair") {
+        // transformers treats an empty text_pair as no pair (Python truthiness)
+        None | Some(Value::Null) => Job::Text(text, None),
+        Some(Value::String(p)) if p.is_empty() => Job::Text(text, None),
+        Some(Value::String(p)) => Job::Text(text, Some(p.clone())),
+        Some(other) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(other))),
+    })
+}
+
+fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Fields>, String> {
+    let words: Vec<&str>;
+    let input = match job {
+        Job::Text(t, None) => Input::Single(t),
+        Job::Text(t, Some(p)) => Input::Pair(t, p),
+        Job::Words(w) => {
+            words = w.iter().map(String::as_str).collect();
+            Input::Words(&words)
+        }
+    };
+    let e = tok.encode_with(input, opts).map_err(|e| e.to_string())?;
+    let offsets: Vec<[usize; 2]> = e.offsets.iter().map(|&(s, t)| [s, t]).collect();
+    let mut f: Fields = vec![("input_ids", json!(e.ids)), ("offsets", json!(offsets))];
+    if matches!(job, Job::Words(_)) {
+        f.push(("word_ids", json!(e.word_ids)));
+    }
+    Ok(Output::new(f))
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> crate::Result<ExitCode> {
+    a.io.check()?;
+    let tok = Tokenizer::from_dir(&a.tokenizer)?;
+    let opts = EncodeOptions { add_special_tokens: !a.no_special, max_length: a.max_length, ..Default::default() };
+    if let Some(max) = a.max_length {
+        // the tokenizer's own rule: a length that cannot hold the special tokens of a single text is an error
+        tok.encode_with(Input::Single(""), &opts).map_err(|e| format!("--max-length {max}: {e}"))?;
+    }
+    let split = a.split_words;
+    stream(&a.io, "tokenize", 256, |v, line| read(v, split, line), |jobs| jobs.iter().map(|j| encode(&tok, j, &opts)).collect())
+}
