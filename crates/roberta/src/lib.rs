@@ -70,7 +70,3 @@ impl From<roberta_encoder::CheckpointError> for Error {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The README's library example, run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctest;
