@@ -56,7 +56,11 @@ fn missing_files() {
     assert!(matches!(Tokenizer::from_dir(&d), Err(TokenizerError::NoTokenizer { .. })));
     let d = fixture_copy("models/tiny-mlm", &["pytorch_model.bin", "merges.txt"]);
     let e = err_of(&d);
-    assert!(e.contains("no tokenizer found"), "{e}");
+    assert!(e.contains("no tokenizer: merges.txt is missing (vocab.json is there)"), "{e}");
+    let e = err_of(&d.join("nope"));
+    assert!(e.contains("no such directory"), "{e}");
+    let e = err_of(&d.join("vocab.json"));
+    assert!(e.contains("a file, not a directory"), "{e}");
 }
 
 #[test]

@@ -285,7 +285,27 @@ impl Output {
         if p.is_dir() {
             return Err(format!("--output {} is a directory, not a file", p.display()).into());
         }
-        let name = p.file_name().ok_or_else(|| format!("--output {}: not a file name", p.display()))?;
+        match std::fs::metadata(p) {
+            // a device, FIFO or socket (/dev/null, a named pipe) is written as it is: nothing to rename over
+            Ok(m) if !m.is_file() => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot open output {}: {e}", p.display()))?;
+                Ok(Output { w: Box::new(BufWriter::new(f)), tmp: None })
+            }
+            // through a symlink: the file it points to is replaced, the link kept
+            Ok(_) => {
+                let real = std::fs::canonicalize(p).map_err(|e| format!("cannot resolve output {}: {e}", p.display()))?;
+                Self::open_file(&real, p)
+            }
+            Err(_) => Self::open_file(p, p),
+        }
+    }
+
+    /// A temporary file beside `p` (`shown` in messages), renamed over `p` by [`Output::finish`].
+    fn open_file(p: &Path, shown: &Path) -> crate::Result<Output> {
+        let name = p.file_name().ok_or_else(|| format!("--output {}: not a file name", shown.display()))?;
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -295,7 +315,7 @@ impl Output {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| format!("cannot create output {} (temporary {}): {e}", p.display(), tmp.display()))?;
+            .map_err(|e| format!("cannot create output {} (temporary {}): {e}", shown.display(), tmp.display()))?;
         Ok(Output { w: Box::new(BufWriter::new(f)), tmp: Some((tmp, p.to_path_buf())) })
     }
 

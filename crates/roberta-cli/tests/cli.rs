@@ -460,3 +460,19 @@ fn usage_says_roberta_and_a_closed_pipe_is_quiet() {
     assert_eq!(r.out.trim(), "0", "exit status of roberta behind head: {}", r.err);
     assert!(!r.err.contains("error"), "{}", r.err);
 }
+
+#[test]
+fn output_through_a_symlink_or_to_a_device() {
+    let d = scratch("out-kinds");
+    let real = file(&d, "real.jsonl", b"old\n");
+    let link = d.join("link.jsonl");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let r = roberta(&["tokenize", "--tokenizer", &model("tiny-ner"), "--output", link.to_str().unwrap(), "Dolor"], b"");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with("{\"text\":\"Dolor\",\"input_ids\":"), "the file it points to is written");
+    // a device is written in place (never replaced by a renamed file)
+    let r = roberta(&["tokenize", "--tokenizer", &model("tiny-ner"), "--output", "/dev/null", "Dolor"], b"");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+}
