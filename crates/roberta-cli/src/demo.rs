@@ -24,8 +24,13 @@ const CLINICAL: &[&str] = &[
     "En la analítica destacaba una elevación de transaminasas y de la ferritina sérica.",
 ];
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/models")
+/// The checkout's tests/fixtures/models: where this binary was built from, or else under the current folder.
+fn fixtures() -> crate::Result<PathBuf> {
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
+    let here = PathBuf::from("tests/fixtures/models");
+    [built.clone(), here].into_iter().find(|d| d.join("tiny-mlm").is_dir()).ok_or_else(|| {
+        format!("the demo's models live in the roberta-rs checkout ({} is gone): run it from a checkout", built.display()).into()
+    })
 }
 
 /// Runs the demo.
@@ -35,7 +40,8 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     println!("They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n");
 
     let opts = crate::pipeline::load_options(device);
-    let mlm = Model::load_with(fixtures().join("tiny-mlm"), &opts)?;
+    let fixtures = fixtures()?;
+    let mlm = Model::load_with(fixtures.join("tiny-mlm"), &opts)?;
     crate::pipeline::report_device(&mlm.device_description());
     let fm = FillMask::new(mlm, 3)?;
     println!("== fill-mask (tiny-mlm, pytorch_model.bin as bsc-bio-ehr-es ships it)");
@@ -47,7 +53,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         }
     }
 
-    let ner = Ner::new(Model::load_with(fixtures().join("tiny-ner"), &opts)?, Aggregation::First)?;
+    let ner = Ner::new(Model::load_with(fixtures.join("tiny-ner"), &opts)?, Aggregation::First)?;
     println!("\n== ner (tiny-ner fine-tuned on PharmaCoNER: NORMALIZABLES, NOTNORMALIZABLES, PROTEINAS; aggregation first)");
     for (text, ents) in CLINICAL.iter().zip(ner.run(CLINICAL)) {
         println!("{text}");

@@ -476,3 +476,13 @@ fn output_through_a_symlink_or_to_a_device() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
+
+/// The README's first command: the demo runs from anywhere (the fixtures are found from where it was built)
+/// and says what is and is not verified on a GPU.
+#[test]
+fn demo_runs_and_states_the_gpu_status() {
+    let r = roberta(&["demo"], b"");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("== fill-mask") && r.out.contains("== ner") && r.out.contains("PROTEINAS"), "{}", r.out);
+    assert!(r.out.contains("emulated driver") && r.out.contains("not yet run on a real GPU"), "{}", r.out);
+}
