@@ -84,3 +84,20 @@ fn the_wrong_head_names_what_was_found() {
     let err = Ner::new(load("tiny-mlm"), Aggregation::None).err().expect("refused").to_string();
     assert!(err.contains("holds a RobertaForMaskedLM checkpoint") && err.contains("fill-mask"), "{err}");
 }
+
+#[test]
+fn pretokenizer_windows_never_cut_a_word() {
+    let model = load("tiny-ner");
+    let long = "Se pautó amoxicilina-clavulánico y omeprazol por la procalcitonina elevada. ".repeat(60);
+    let ner = Ner::new(model, Aggregation::First).unwrap().with_words(Words::Pretokenizer).with_stride(0).unwrap();
+    let ents = ner.run(&[&long]).remove(0).unwrap().value;
+    assert!(!ents.is_empty());
+    let chars: Vec<char> = long.chars().collect();
+    for e in &ents {
+        // a boundary inside a run of letters would be a cut word
+        let alnum = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphanumeric());
+        let cut_start = alnum(e.start.checked_sub(1)) && alnum(Some(e.start));
+        let cut_end = alnum(e.end.checked_sub(1)) && alnum(Some(e.end));
+        assert!(!cut_start && !cut_end, "a cut word: {:?} in {e:?}", e.span(&long));
+    }
+}

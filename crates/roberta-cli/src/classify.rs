@@ -1,6 +1,6 @@
 //! `roberta classify --model DIR [--top-k K]`: `{"text"}` or `{"text","text_pair"}` (cross-encoders, NLI) →
 //! the record with `"labels":[{"label","score"}]`, sorted by score (every label unless `--top-k`).
-use crate::io::{kind, str_field, IoArgs};
+use crate::io::{kind, str_field, Fields, IoArgs};
 use crate::pipeline::{run_texts, stream, ModelArgs};
 use roberta::Classifier;
 use serde_json::Value;
@@ -20,13 +20,13 @@ pub struct Args {
 
 /// A record's text and, when it has a non-empty `text_pair`, its pair (an empty one is no pair, as transformers
 /// reads `{"text", "text_pair": ""}`).
-fn pair_of(rec: &serde_json::Map<String, Value>, line: usize) -> Result<(String, Option<String>), String> {
-    let text = str_field(rec, "text", line)?.to_string();
+fn pair_of(rec: &Fields, line: usize) -> Result<(String, Option<String>), String> {
+    let text = str_field(rec, "text", line)?;
     let pair = match rec.get("text_pair") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.is_empty() => None,
-        Some(Value::String(p)) => Some(p.clone()),
-        Some(v) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(v))),
+        Some(Value::String(p)) => Some(p),
+        Some(v) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(&v))),
     };
     Ok((text, pair))
 }

@@ -2,6 +2,7 @@
 //! download), printed for people, then how to point the same commands at bsc-bio-ehr-es.
 use roberta::{Aggregation, Device, FillMask, Model, Ner};
 use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Arguments of `roberta demo`.
@@ -36,45 +37,47 @@ fn fixtures() -> crate::Result<PathBuf> {
 /// Runs the demo.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let device: Device = a.device.parse()?;
-    println!("roberta-rs demo — small Spanish clinical RoBERTa models trained on PharmaCoNER text (tests/fixtures).");
-    println!("They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n");
+    let mut so = std::io::stdout().lock();
+    writeln!(so, "roberta-rs demo — small Spanish clinical RoBERTa models trained on PharmaCoNER text (tests/fixtures).")?;
+    writeln!(so, "They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n")?;
 
     let opts = crate::pipeline::load_options(device);
     let fixtures = fixtures()?;
     let mlm = Model::load_with(fixtures.join("tiny-mlm"), &opts)?;
     crate::pipeline::report_device(&mlm.device_description());
     let fm = FillMask::new(mlm, 3)?;
-    println!("== fill-mask (tiny-mlm, pytorch_model.bin as bsc-bio-ehr-es ships it)");
+    writeln!(so, "== fill-mask (tiny-mlm, pytorch_model.bin as bsc-bio-ehr-es ships it)")?;
     for (text, out) in MASKED.iter().zip(fm.run(MASKED)) {
         let out = out?;
-        println!("{text}");
+        writeln!(so, "{text}")?;
         for p in &out.value[0] {
-            println!("    {:<16} {:.3}", p.token_str.trim(), p.score);
+            writeln!(so, "    {:<16} {:.3}", p.token_str.trim(), p.score)?;
         }
     }
 
     let ner = Ner::new(Model::load_with(fixtures.join("tiny-ner"), &opts)?, Aggregation::First)?;
-    println!("\n== ner (tiny-ner fine-tuned on PharmaCoNER: NORMALIZABLES, NOTNORMALIZABLES, PROTEINAS; aggregation first)");
+    writeln!(so, "\n== ner (tiny-ner fine-tuned on PharmaCoNER: NORMALIZABLES, NOTNORMALIZABLES, PROTEINAS; aggregation first)")?;
     for (text, ents) in CLINICAL.iter().zip(ner.run(CLINICAL)) {
-        println!("{text}");
+        writeln!(so, "{text}")?;
         let ents = ents?.value;
         if ents.is_empty() {
-            println!("    (no entities)");
+            writeln!(so, "    (no entities)")?;
         }
         for e in ents {
-            println!("    {:<18} {:<28} [{}..{}] {:.3}", e.label, format!("{:?}", e.word.trim()), e.start, e.end, e.score);
+            writeln!(so, "    {:<18} {:<28} [{}..{}] {:.3}", e.label, format!("{:?}", e.word.trim()), e.start, e.end, e.score)?;
         }
     }
 
-    println!("\n== the same with the real model");
-    println!("Download PlanTL-GOB-ES/bsc-bio-ehr-es (config.json, pytorch_model.bin, vocab.json, merges.txt, tokenizer_config.json,");
-    println!("special_tokens_map.json) into a folder, then (`cargo install --path crates/roberta-cli` installs `roberta`):");
-    println!("    echo '{{\"text\": \"El paciente presenta dolor <mask>.\"}}' | roberta fill-mask --model PATH/bsc-bio-ehr-es");
-    println!("    roberta convert PATH/bsc-bio-ehr-es        # optional: writes model.safetensors (memory-mapped, faster load)");
-    println!("For NER, point `roberta ner --model DIR --aggregation first` at a model fine-tuned from it (e.g. on PharmaCoNER),");
-    println!("and score it with `roberta eval-ner --model DIR --conll dev.txt`. Records are JSON Lines {{\"text\": ...}} (other");
-    println!("fields are copied through), or plain text with `--format text`.");
-    println!("GPUs: `--device cuda` runs the hand-written CUDA kernels. They are verified in CI under an emulated driver (logic,");
-    println!("not speed) and have not yet run on a real GPU (benches/RESULTS.md records any GPU run): the CPU is the verified path.");
+    writeln!(so, "\n== the same with the real model")?;
+    writeln!(so, "Download PlanTL-GOB-ES/bsc-bio-ehr-es (config.json, pytorch_model.bin, vocab.json, merges.txt, tokenizer_config.json,")?;
+    writeln!(so, "special_tokens_map.json) into a folder, then (`cargo install --path crates/roberta-cli` installs `roberta`):")?;
+    writeln!(so, "    echo '{{\"text\": \"El paciente presenta dolor <mask>.\"}}' | roberta fill-mask --model PATH/bsc-bio-ehr-es")?;
+    writeln!(so, "    roberta convert PATH/bsc-bio-ehr-es        # optional: writes model.safetensors (memory-mapped, faster load)")?;
+    writeln!(so, "For NER, point `roberta ner --model DIR --aggregation first` at a model fine-tuned from it (e.g. on PharmaCoNER),")?;
+    writeln!(so, "and score it with `roberta eval-ner --model DIR --conll dev.txt`. Records are JSON Lines {{\"text\": ...}} (other")?;
+    writeln!(so, "fields are copied through), or plain text with `--format text`.")?;
+    writeln!(so, "GPUs: `--device cuda` runs the hand-written CUDA kernels. They are verified in CI under an emulated driver (logic,")?;
+    writeln!(so, "not speed) and have not yet run on a real GPU (benches/RESULTS.md records any GPU run): the CPU is the verified path.")?;
+    so.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,9 @@
 //! protocol of the model's fine-tuning scripts (first sub-word) and seqeval's default scores — per type, micro,
 //! macro and weighted averages — as a table or as JSON.
 use crate::pipeline::ModelArgs;
-use roberta::eval_ner::{evaluate, read_conll_with};
+use roberta::eval_ner::{evaluate, non_bio_labels, read_conll_with};
 use serde_json::{json, Value};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Arguments of `roberta eval-ner`.
@@ -32,7 +33,17 @@ fn score_json(s: &roberta_heads::metrics::Score) -> Value {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     a.model.device()?;
+    if let Some(p) = &a.predictions {
+        if crate::io::same_file(p, &a.conll) {
+            return Err(format!("--predictions {} is the --conll file: refusing to overwrite the gold labels", p.display()).into());
+        }
+    }
     let sentences = read_conll_with(&a.conll, a.label_column)?;
+    let odd = non_bio_labels(&sentences);
+    if !odd.is_empty() {
+        let list: Vec<String> = odd.iter().map(|(l, n)| format!("{l:?} ({n} words)")).collect();
+        eprintln!("eval-ner: warning: gold labels that are not BIO tags (seqeval reads their first letter as the tag): {}", list.join(", "));
+    }
     let model = a.model.load()?;
     let t0 = std::time::Instant::now();
     let ev = evaluate(&model, &sentences)?;
@@ -47,31 +58,34 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         );
     }
     if let Some(p) = &a.predictions {
-        let mut body = String::new();
+        let mut w = crate::io::Output::create(Some(p))?;
         for (s, pred) in sentences.iter().zip(&ev.predictions) {
-            for ((w, g), l) in s.words.iter().zip(&s.labels).zip(pred) {
-                body.push_str(&format!("{w}\t{g}\t{l}\n"));
+            for ((word, g), l) in s.words.iter().zip(&s.labels).zip(pred) {
+                w.write_str(&format!("{word}\t{g}\t{l}\n"))?;
             }
-            body.push('\n');
+            w.write_str("\n")?;
         }
-        std::fs::write(p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        w.finish()?;
     }
     let r = &ev.report;
+    let mut out = std::io::stdout().lock();
     if a.json {
         let per: serde_json::Map<String, Value> = r.per_type.iter().map(|(k, s)| (k.clone(), score_json(s))).collect();
-        println!(
+        writeln!(
+            out,
             "{}",
             json!({ "micro": score_json(&r.micro), "macro": score_json(&r.macro_avg), "weighted": score_json(&r.weighted), "per_type": per })
-        );
+        )?;
     } else {
-        println!("{:<20} {:>9} {:>9} {:>9} {:>8}", "type", "precision", "recall", "f1", "support");
+        writeln!(out, "{:<20} {:>9} {:>9} {:>9} {:>8}", "type", "precision", "recall", "f1", "support")?;
         for (k, s) in &r.per_type {
-            println!("{:<20} {:>9.4} {:>9.4} {:>9.4} {:>8}", k, s.precision, s.recall, s.f1, s.support);
+            writeln!(out, "{:<20} {:>9.4} {:>9.4} {:>9.4} {:>8}", k, s.precision, s.recall, s.f1, s.support)?;
         }
-        println!();
+        writeln!(out)?;
         for (name, m) in [("micro avg", &r.micro), ("macro avg", &r.macro_avg), ("weighted avg", &r.weighted)] {
-            println!("{:<20} {:>9.4} {:>9.4} {:>9.4} {:>8}", name, m.precision, m.recall, m.f1, m.support);
+            writeln!(out, "{:<20} {:>9.4} {:>9.4} {:>9.4} {:>8}", name, m.precision, m.recall, m.f1, m.support)?;
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,11 @@
 //! object becomes an error record with its line number; the other records go on. Out: JSON Lines to stdout, or
 //! to `--output FILE` through a temporary file beside it, renamed over FILE only when the run completes (an
 //! interrupted run leaves FILE as it was); `--output` naming the input file is refused.
-use serde_json::{Map, Value};
+//!
+//! A record's fields are kept as their raw JSON text ([`Fields`]), so an output record carries every input field
+//! byte for byte, in its order, whatever it holds.
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,7 +56,74 @@ pub struct IoArgs {
 /// could not be read.
 pub struct Record {
     pub line: usize,
-    pub value: std::result::Result<Map<String, Value>, String>,
+    pub value: std::result::Result<Fields, String>,
+}
+
+/// The fields of one JSON record in their order, each value as its raw JSON text.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<(String, Box<RawValue>)>);
+
+impl Fields {
+    /// The value of `key`, parsed (the last one when a record repeats a key, as JSON parsers read it).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.0.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| serde_json::from_str(v.get()).ok())
+    }
+
+    /// Sets `key` to `value`: in its place when the record has it, else at the end.
+    pub fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.0.iter_mut().rev().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_string(), value)),
+        }
+    }
+
+    /// A record of one string field.
+    pub fn text(text: &str) -> Fields {
+        let mut f = Fields::default();
+        f.set("text", raw(&text));
+        f
+    }
+
+    /// The record as one line of JSON (no line end).
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(2 + self.0.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>());
+        s.push('{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&serde_json::to_string(k).expect("a string serialises"));
+            s.push(':');
+            s.push_str(v.get());
+        }
+        s.push('}');
+        s
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Fields, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> std::result::Result<Fields, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Box<RawValue>>()? {
+                    out.push((k, v));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Any serialisable value as raw JSON text.
+pub fn raw<T: serde::Serialize + ?Sized>(v: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).expect("output values serialise")
 }
 
 /// A hint for an input that is not UTF-8.
@@ -63,6 +134,12 @@ impl IoArgs {
     pub fn check(&self) -> crate::Result<()> {
         if self.split.is_some() && self.format != Format::Text {
             return Err("--split needs --format text".into());
+        }
+        if let Some(p) = &self.input {
+            if p.is_dir() {
+                return Err(format!("--input {} is a directory, not a file", p.display()).into());
+            }
+            File::open(p).map_err(|e| format!("cannot open input {}: {e}", p.display()))?;
         }
         if let (Some(out), Some(inp)) = (&self.output, &self.input) {
             if same_file(inp, out) {
@@ -86,9 +163,7 @@ impl IoArgs {
     pub fn records(&self) -> crate::Result<Box<dyn Iterator<Item = Record>>> {
         self.check()?;
         if let Some(t) = &self.text {
-            let mut m = Map::new();
-            m.insert("text".into(), Value::String(t.clone()));
-            return Ok(Box::new(std::iter::once(Record { line: 1, value: Ok(m) })));
+            return Ok(Box::new(std::iter::once(Record { line: 1, value: Ok(Fields::text(t)) })));
         }
         let reader: Box<dyn Read> = match &self.input {
             Some(p) => {
@@ -109,23 +184,17 @@ impl IoArgs {
             (Format::Text, Split::Lines) => Box::new(lines.filter_map(|(line, r)| match r {
                 Err(e) => Some(Record { line, value: Err(e) }),
                 Ok(s) if s.trim().is_empty() => None,
-                Ok(s) => Some(Record { line, value: Ok(text_record(s)) }),
+                Ok(s) => Some(Record { line, value: Ok(Fields::text(&s)) }),
             })),
-            (Format::Text, Split::Paragraphs) => Box::new(Paragraphs { lines, next: None }),
+            (Format::Text, Split::Paragraphs) => Box::new(Paragraphs { lines }),
         })
     }
 
     /// Opens the output: stdout, or a temporary file beside `--output` that [`Output::finish`] renames over it.
     pub fn writer(&self) -> crate::Result<Output> {
         self.check()?;
-        Output::open(self.output.as_deref())
+        Output::create(self.output.as_deref())
     }
-}
-
-fn text_record(s: String) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("text".into(), Value::String(s));
-    m
 }
 
 /// Whether two paths name one file (through symlinks, `./` spellings, hard links); false when either is missing.
@@ -200,10 +269,10 @@ impl Iterator for Lines {
     }
 }
 
-/// Paragraph records: lines up to a blank line, joined with "\n"; the line number is the paragraph's first.
+/// Paragraph records: lines up to a blank line, joined with "\n"; the line number is the paragraph's first. A
+/// paragraph with a line that cannot be read is one error record (naming that line), never split around it.
 struct Paragraphs {
     lines: Lines,
-    next: Option<(usize, std::result::Result<String, String>)>,
 }
 
 impl Iterator for Paragraphs {
@@ -211,51 +280,45 @@ impl Iterator for Paragraphs {
     fn next(&mut self) -> Option<Record> {
         let mut first = None;
         let mut text = String::new();
-        loop {
-            let item = self.next.take().or_else(|| self.lines.next());
-            match item {
-                None => break,
-                Some((line, Err(e))) => {
-                    if first.is_some() {
-                        // end this paragraph; report the bad line next
-                        self.next = Some((line, Err(e)));
-                        break;
-                    }
-                    return Some(Record { line, value: Err(e) });
+        let mut error = None;
+        for (line, r) in self.lines.by_ref() {
+            let blank = matches!(&r, Ok(s) if s.trim().is_empty());
+            if blank {
+                if first.is_some() {
+                    break;
                 }
-                Some((line, Ok(s))) => {
-                    if s.trim().is_empty() {
-                        if first.is_some() {
-                            break;
-                        }
-                        continue;
-                    }
-                    if first.is_none() {
-                        first = Some(line);
-                    } else {
+                continue;
+            }
+            let start = *first.get_or_insert(line);
+            match r {
+                Ok(s) => {
+                    if line > start {
                         text.push('\n');
                     }
                     text.push_str(&s);
                 }
+                Err(e) => {
+                    error.get_or_insert(if line > start { format!("the paragraph from line {start}: {e}") } else { e });
+                }
             }
         }
-        first.map(|line| Record { line, value: Ok(text_record(text)) })
+        let line = first?;
+        Some(Record { line, value: match error { Some(e) => Err(e), None => Ok(Fields::text(&text)) } })
     }
 }
 
 /// One JSON Lines record: a JSON object, or an error saying what a record looks like (the column is the
 /// line's own; the line number is the file's).
-fn parse_record(s: &str, line: usize) -> std::result::Result<Map<String, Value>, String> {
+fn parse_record(s: &str, line: usize) -> std::result::Result<Fields, String> {
     const SHAPE: &str = "each line must be a JSON object like {\"text\": \"...\"}; for plain text use --format text";
-    match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(v) => Err(format!("line {line}: a record must be a JSON object, got {} ({SHAPE})", kind(&v))),
-        Err(e) => {
+    serde_json::from_str::<Fields>(s).map_err(|e| match serde_json::from_str::<Value>(s) {
+        Ok(v) => format!("line {line}: a record must be a JSON object, got {} ({SHAPE})", kind(&v)),
+        Err(_) => {
             let msg = e.to_string();
             let what = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
-            Err(format!("line {line}: invalid JSON at column {}: {what} ({SHAPE})", e.column()))
+            format!("line {line}: invalid JSON at column {}: {what} ({SHAPE})", e.column())
         }
-    }
+    })
 }
 
 /// The JSON type of a value, for messages.
@@ -270,75 +333,110 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Where output records go: stdout, or a temporary file renamed over the target by [`Output::finish`] (removed
-/// when the output is dropped unfinished).
+/// Where output records go: stdout, a device written in place, or a temporary file beside the target that
+/// [`Output::finish`] syncs and renames over it (removed when the output is dropped unfinished).
 pub struct Output {
-    w: Box<dyn Write>,
-    tmp: Option<(PathBuf, PathBuf)>,
+    sink: Sink,
+}
+
+enum Sink {
+    Stdout(BufWriter<std::io::StdoutLock<'static>>),
+    InPlace(BufWriter<File>),
+    Temp { w: BufWriter<File>, tmp: PathBuf, target: PathBuf },
+    Done,
 }
 
 impl Output {
-    fn open(path: Option<&Path>) -> crate::Result<Output> {
-        let Some(p) = path else {
-            return Ok(Output { w: Box::new(BufWriter::new(std::io::stdout().lock())), tmp: None });
-        };
+    /// Opens `path` for writing (stdout when None), as `--output` is: through a temporary file for a regular
+    /// file (its permissions kept), in place for a device or FIFO, the process's stdout for `/dev/stdout`.
+    pub fn create(path: Option<&Path>) -> crate::Result<Output> {
+        let stdout = || Output { sink: Sink::Stdout(BufWriter::new(std::io::stdout().lock())) };
+        let Some(p) = path else { return Ok(stdout()) };
+        if matches!(p.to_str(), Some("/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" | "-")) {
+            return Ok(stdout());
+        }
         if p.is_dir() {
             return Err(format!("--output {} is a directory, not a file", p.display()).into());
         }
+        // another name of an open descriptor (/dev/stderr, /dev/fd/N, /proc/self/fd/N): written in place
+        let special = p.starts_with("/proc") || p.starts_with("/dev/fd") || p.starts_with("/dev/std");
         match std::fs::metadata(p) {
             // a device, FIFO or socket (/dev/null, a named pipe) is written as it is: nothing to rename over
-            Ok(m) if !m.is_file() => {
+            Ok(m) if !m.is_file() || special => {
                 let f = std::fs::OpenOptions::new()
-                    .write(true)
+                    .append(true)
                     .open(p)
                     .map_err(|e| format!("cannot open output {}: {e}", p.display()))?;
-                Ok(Output { w: Box::new(BufWriter::new(f)), tmp: None })
+                Ok(Output { sink: Sink::InPlace(BufWriter::new(f)) })
             }
             // through a symlink: the file it points to is replaced, the link kept
-            Ok(_) => {
+            Ok(m) => {
                 let real = std::fs::canonicalize(p).map_err(|e| format!("cannot resolve output {}: {e}", p.display()))?;
-                Self::open_file(&real, p)
+                Self::temp_beside(&real, p, Some(m.permissions()))
             }
-            Err(_) => Self::open_file(p, p),
+            Err(_) => Self::temp_beside(p, p, None),
         }
     }
 
-    /// A temporary file beside `p` (`shown` in messages), renamed over `p` by [`Output::finish`].
-    fn open_file(p: &Path, shown: &Path) -> crate::Result<Output> {
+    /// A new temporary file beside `p` (`shown` in messages), to be renamed over `p`.
+    fn temp_beside(p: &Path, shown: &Path, perms: Option<std::fs::Permissions>) -> crate::Result<Output> {
         let name = p.file_name().ok_or_else(|| format!("--output {}: not a file name", shown.display()))?;
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| format!("cannot create output {} (temporary {}): {e}", shown.display(), tmp.display()))?;
-        Ok(Output { w: Box::new(BufWriter::new(f)), tmp: Some((tmp, p.to_path_buf())) })
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        for attempt in 0u32..100 {
+            // the pid alone repeats (pid 1 in every container run): a killed run's leftover must not block the next
+            let tmp = dir.join(format!(".{}.{}-{:08x}.tmp", name.to_string_lossy(), std::process::id(), nanos.wrapping_add(attempt)));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(f) => {
+                    if let Some(perms) = &perms {
+                        let _ = f.set_permissions(perms.clone());
+                    }
+                    return Ok(Output { sink: Sink::Temp { w: BufWriter::new(f), tmp, target: p.to_path_buf() } });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot create output {} (temporary {}): {e}", shown.display(), tmp.display()).into()),
+            }
+        }
+        Err(format!("cannot create a temporary file beside {}", shown.display()).into())
     }
 
-    /// Writes one JSON value as a line.
-    pub fn write(&mut self, v: &Value) -> std::io::Result<()> {
-        let mut s = serde_json::to_vec(v).map_err(std::io::Error::other)?;
-        s.push(b'\n');
-        self.w.write_all(&s)
+    fn w(&mut self) -> &mut dyn Write {
+        match &mut self.sink {
+            Sink::Stdout(w) => w,
+            Sink::InPlace(w) => w,
+            Sink::Temp { w, .. } => w,
+            Sink::Done => unreachable!("written after finish"),
+        }
+    }
+
+    /// Writes one record as a line.
+    pub fn write(&mut self, rec: &Fields) -> std::io::Result<()> {
+        let mut s = rec.to_json();
+        s.push('\n');
+        self.w().write_all(s.as_bytes())
     }
 
     /// Writes raw text.
     pub fn write_str(&mut self, s: &str) -> std::io::Result<()> {
-        self.w.write_all(s.as_bytes())
+        self.w().write_all(s.as_bytes())
     }
 
-    /// Flushes, and renames the temporary file over the target.
+    /// Flushes; a temporary file is synced to disk and renamed over the target.
     pub fn finish(mut self) -> crate::Result<()> {
-        self.w.flush()?;
-        if let Some((tmp, target)) = self.tmp.take() {
-            std::fs::rename(&tmp, &target).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("cannot write output {}: {e}", target.display())
-            })?;
+        match std::mem::replace(&mut self.sink, Sink::Done) {
+            Sink::Stdout(mut w) => w.flush()?,
+            Sink::InPlace(mut w) => w.flush()?,
+            Sink::Temp { w, tmp, target } => {
+                let done = w.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).and_then(|()| std::fs::rename(&tmp, &target));
+                if let Err(e) = done {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(format!("cannot write output {}: {e}", target.display()).into());
+                }
+            }
+            Sink::Done => {}
         }
         Ok(())
     }
@@ -346,30 +444,30 @@ impl Output {
 
 impl Drop for Output {
     fn drop(&mut self) {
-        if let Some((tmp, _)) = &self.tmp {
+        if let Sink::Temp { tmp, .. } = &self.sink {
             let _ = std::fs::remove_file(tmp);
         }
     }
 }
 
 /// The error record of input line `line`: `{"line", "error"}` and the record's own fields when it was read.
-pub fn error_record(line: usize, msg: &str, fields: Option<&Map<String, Value>>) -> Value {
-    let mut m = Map::new();
-    m.insert("line".into(), line.into());
-    m.insert("error".into(), msg.into());
-    for (k, v) in fields.into_iter().flatten() {
+pub fn error_record(line: usize, msg: &str, fields: Option<Fields>) -> Fields {
+    let mut out = Fields::default();
+    out.set("line", raw(&line));
+    out.set("error", raw(msg));
+    for (k, v) in fields.map(|f| f.0).into_iter().flatten() {
         if k != "line" && k != "error" {
-            m.insert(k.clone(), v.clone());
+            out.0.push((k, v));
         }
     }
-    Value::Object(m)
+    out
 }
 
 /// Reads the string field `key` of a record, or says which line lacks it.
-pub fn str_field<'a>(v: &'a Map<String, Value>, key: &str, line: usize) -> std::result::Result<&'a str, String> {
+pub fn str_field(v: &Fields, key: &str, line: usize) -> std::result::Result<String, String> {
     match v.get(key) {
         Some(Value::String(s)) => Ok(s),
         None => Err(format!("line {line}: missing string field \"{key}\" (records look like {{\"{key}\": \"...\"}})")),
-        Some(other) => Err(format!("line {line}: field \"{key}\" must be a string, got {}", kind(other))),
+        Some(other) => Err(format!("line {line}: field \"{key}\" must be a string, got {}", kind(&other))),
     }
 }

@@ -23,9 +23,10 @@ pub struct Args {
     pub stride: Option<usize>,
     /// What a word is for first / average / max: hf (HF's fallback heuristic for byte-level BPE: a token with no
     /// space before it continues the word, so trailing punctuation is glued on: " omeprazol.") or pretokenizer
-    /// (the tokenizer's own word boundaries, word_ids: punctuation is a word of its own).
-    #[arg(long, value_enum, ignore_case = true, default_value = "hf")]
-    pub words: WordsArg,
+    /// (the tokenizer's own word boundaries, word_ids: punctuation is a word of its own; long texts are then cut
+    /// into windows between words). Default: hf.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub words: Option<WordsArg>,
     #[command(flatten)]
     pub io: IoArgs,
 }
@@ -46,9 +47,12 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     if a.stride.is_some() && agg == Aggregation::None {
         return Err("--stride was given to process all the text but --aggregation is none: choose simple, first, average or max (as HF requires)".into());
     }
+    if a.words.is_some() && matches!(agg, Aggregation::None | Aggregation::Simple) {
+        return Err("--words says what a word is for --aggregation first, average or max; none and simple work on tokens".into());
+    }
     let words = match a.words {
-        WordsArg::Hf => Words::Heuristic,
-        WordsArg::Pretokenizer => Words::Pretokenizer,
+        None | Some(WordsArg::Hf) => Words::Heuristic,
+        Some(WordsArg::Pretokenizer) => Words::Pretokenizer,
     };
     let mut ner = Ner::new(a.model.load()?, agg)?.with_words(words);
     if let Some(s) = a.stride {

@@ -2,9 +2,10 @@
 //! input order, with a progress bar on stderr and a summary at the end. Every output record is its input record
 //! (all fields, in their order) with the command's fields added (`entities`, `labels`...; an input field of the
 //! same name is replaced), and `warning` when the text was cut; warnings also go to stderr and the summary.
-use crate::io::{error_record, str_field, IoArgs, Record};
+use crate::io::{error_record, raw, str_field, Fields, IoArgs, Record};
 use roberta::{CpuOptions, CudaOptions, Device, LoadOptions, Model, Output};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -72,26 +73,33 @@ pub fn report_device(description: &str) {
     eprintln!("device: {description}");
 }
 
-/// The fields a command adds to one record (in order), as JSON.
-pub type Fields = Vec<(&'static str, Value)>;
+/// The fields a command adds to one record (in order), as raw JSON.
+pub type Added = Vec<(&'static str, Box<RawValue>)>;
 
-/// One pipeline output as the single field `field`, its warning kept.
-pub fn as_field<T: serde::Serialize>(field: &'static str, out: Output<T>) -> Output<Fields> {
-    let v = serde_json::to_value(&out.value).expect("pipeline outputs serialise");
-    Output { value: vec![(field, v)], warning: out.warning }
+/// One pipeline output as the single field `field` (serialised with its own key order: HF's), warning kept.
+pub fn as_field<T: serde::Serialize>(field: &'static str, out: Output<T>) -> Output<Added> {
+    Output { value: vec![(field, raw(&out.value))], warning: out.warning }
 }
 
 /// The `text` field of every record, for the pipelines that take one text.
-pub fn text_of(rec: &Map<String, Value>, line: usize) -> Result<String, String> {
-    str_field(rec, "text", line).map(str::to_string)
+pub fn text_of(rec: &Fields, line: usize) -> Result<String, String> {
+    str_field(rec, "text", line)
 }
 
-/// Runs a pipeline over texts: one `field` per text, or its error message.
-pub fn run_texts<T: serde::Serialize>(
-    results: Vec<roberta::Result<Output<T>>>,
-    field: &'static str,
-) -> Vec<Result<Output<Fields>, String>> {
-    results.into_iter().map(|r| r.map(|o| as_field(field, o)).map_err(|e| e.to_string())).collect()
+/// What a batch gives: per record the fields to add or why it failed; a failure of the whole batch (a forward
+/// pass: the device, memory) is fatal, so that no output made only of errors replaces a good one.
+pub type BatchResult = crate::Result<Vec<Result<Output<Added>, String>>>;
+
+/// A pipeline's results as one `field` per text, or its error message; a batch-level failure is fatal.
+pub fn run_texts<T: serde::Serialize>(results: Vec<roberta::Result<Output<T>>>, field: &'static str) -> BatchResult {
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(o) => Ok(Ok(as_field(field, o))),
+            Err(roberta::Error::Batch(e)) => Err(format!("a forward pass failed: {e}").into()),
+            Err(e) => Ok(Err(e.to_string())),
+        })
+        .collect()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -105,8 +113,8 @@ pub fn stream<X>(
     io: &IoArgs,
     name: &str,
     batch: usize,
-    extract: impl Fn(&Map<String, Value>, usize) -> Result<X, String>,
-    mut run: impl FnMut(&[X]) -> Vec<Result<Output<Fields>, String>>,
+    extract: impl Fn(&Fields, usize) -> Result<X, String>,
+    mut run: impl FnMut(&[X]) -> BatchResult,
 ) -> crate::Result<ExitCode> {
     let records = io.records()?;
     let mut out = io.writer()?;
@@ -117,7 +125,7 @@ pub fn stream<X>(
     let t0 = Instant::now();
     let (mut n, mut failed, mut warned, mut chars) = (0usize, 0usize, 0usize, 0usize);
     // (line, the record's fields when it parsed, what the command extracted or why it could not)
-    type Pending<X> = Vec<(usize, Option<Map<String, Value>>, Result<X, String>)>;
+    type Pending<X> = Vec<(usize, Option<Fields>, Result<X, String>)>;
     let mut pending: Pending<X> = Vec::new();
     let mut flush = |pending: &mut Pending<X>, out: &mut crate::io::Output| -> crate::Result<()> {
         let mut inputs = Vec::new();
@@ -125,26 +133,26 @@ pub fn stream<X>(
         for (line, fields, x) in pending.drain(..) {
             slots.push((line, fields, x.map(|x| inputs.push(x))));
         }
-        let mut results = if inputs.is_empty() { Vec::new() } else { run(&inputs) }.into_iter();
+        let mut results = if inputs.is_empty() { Vec::new() } else { run(&inputs)? }.into_iter();
         for (line, fields, x) in slots {
             let res = x.and_then(|()| results.next().expect("one result per input").map_err(|e| format!("line {line}: {e}")));
             let v = match res {
                 Ok(o) => {
                     let mut rec = fields.unwrap_or_default();
                     for (k, v) in o.value {
-                        rec.insert(k.to_string(), v);
+                        rec.set(k, v);
                     }
                     if let Some(w) = o.warning {
                         warned += 1;
                         eprintln!("{name}: line {line}: {w}");
-                        rec.insert("warning".into(), w.into());
+                        rec.set("warning", raw(&w));
                     }
-                    Value::Object(rec)
+                    rec
                 }
                 Err(e) => {
                     failed += 1;
                     eprintln!("{name}: {e}");
-                    error_record(line, &e, fields.as_ref())
+                    error_record(line, &e, fields)
                 }
             };
             out.write(&v)?;
@@ -181,4 +189,18 @@ pub fn stream<X>(
         chars as f64 / s.max(1e-9)
     );
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_forward_pass_is_fatal_a_bad_text_is_not() {
+        let batch = roberta::Error::Batch(std::sync::Arc::new(roberta::Error::Input("out of device memory".into())));
+        let e = run_texts::<u32>(vec![Ok(Output::new(1)), Err(batch)], "x").err().expect("fatal");
+        assert!(e.to_string().contains("a forward pass failed: out of device memory"), "{e}");
+        let one = run_texts::<u32>(vec![Ok(Output::new(1)), Err(roberta::Error::Input("no <mask>".into()))], "x").unwrap();
+        assert!(one[0].is_ok() && one[1].as_ref().err().unwrap().contains("no <mask>"));
+    }
 }

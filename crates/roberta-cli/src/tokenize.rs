@@ -1,11 +1,11 @@
 //! `roberta tokenize --tokenizer DIR`: records through the tokenizer. Input records `{"text"}`,
 //! `{"text","text_pair"}` or (with `--split-words`) `{"words":[..]}`; output: the record plus `input_ids` and
 //! `offsets` (character offsets), and `word_ids` for pre-split words.
-use crate::io::{kind, str_field, IoArgs};
-use crate::pipeline::{stream, Fields};
+use crate::io::{kind, raw, str_field, Fields, IoArgs};
+use crate::pipeline::{stream, Added};
 use roberta::Output;
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::process::ExitCode;
 
 /// Arguments of `roberta tokenize`.
@@ -33,26 +33,29 @@ enum Job {
     Words(Vec<String>),
 }
 
-fn read(v: &Map<String, Value>, split_words: bool, line: usize) -> Result<Job, String> {
+fn read(v: &Fields, split_words: bool, line: usize) -> Result<Job, String> {
     if split_words {
-        let list = v.get("words").and_then(Value::as_array).ok_or_else(|| format!("line {line}: missing array field \"words\""))?;
+        let list = match v.get("words") {
+            Some(Value::Array(a)) => a,
+            _ => return Err(format!("line {line}: missing array field \"words\" (records look like {{\"words\": [\"...\"]}})")),
+        };
         let words = list
             .iter()
             .map(|w| w.as_str().map(str::to_string).ok_or_else(|| format!("line {line}: \"words\" must hold strings")))
             .collect::<Result<_, _>>()?;
         return Ok(Job::Words(words));
     }
-    let text = str_field(v, "text", line)?.to_string();
+    let text = str_field(v, "text", line)?;
     Ok(match v.get("text_pair") {
         // transformers treats an empty text_pair as no pair (Python truthiness)
         None | Some(Value::Null) => Job::Text(text, None),
         Some(Value::String(p)) if p.is_empty() => Job::Text(text, None),
-        Some(Value::String(p)) => Job::Text(text, Some(p.clone())),
-        Some(other) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(other))),
+        Some(Value::String(p)) => Job::Text(text, Some(p)),
+        Some(other) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(&other))),
     })
 }
 
-fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Fields>, String> {
+fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Added>, String> {
     let words: Vec<&str>;
     let input = match job {
         Job::Text(t, None) => Input::Single(t),
@@ -64,9 +67,9 @@ fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Fie
     };
     let e = tok.encode_with(input, opts).map_err(|e| e.to_string())?;
     let offsets: Vec<[usize; 2]> = e.offsets.iter().map(|&(s, t)| [s, t]).collect();
-    let mut f: Fields = vec![("input_ids", json!(e.ids)), ("offsets", json!(offsets))];
+    let mut f: Added = vec![("input_ids", raw(&e.ids)), ("offsets", raw(&offsets))];
     if matches!(job, Job::Words(_)) {
-        f.push(("word_ids", json!(e.word_ids)));
+        f.push(("word_ids", raw(&e.word_ids)));
     }
     Ok(Output::new(f))
 }
@@ -74,6 +77,9 @@ fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Fie
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     a.io.check()?;
+    if a.split_words && a.io.format == crate::io::Format::Text {
+        return Err("--split-words reads {\"words\": [...]} records: it needs --format jsonl".into());
+    }
     let tok = Tokenizer::from_dir(&a.tokenizer)?;
     let opts = EncodeOptions { add_special_tokens: !a.no_special, max_length: a.max_length, ..Default::default() };
     if let Some(max) = a.max_length {
@@ -81,5 +87,5 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         tok.encode_with(Input::Single(""), &opts).map_err(|e| format!("--max-length {max}: {e}"))?;
     }
     let split = a.split_words;
-    stream(&a.io, "tokenize", 256, |v, line| read(v, split, line), |jobs| jobs.iter().map(|j| encode(&tok, j, &opts)).collect())
+    stream(&a.io, "tokenize", 256, |v, line| read(v, split, line), |jobs| Ok(jobs.iter().map(|j| encode(&tok, j, &opts)).collect()))
 }

@@ -6,6 +6,7 @@ use roberta_checkpoint::safetensors::{write_f32, SafetensorsFile};
 use roberta_checkpoint::Tensor;
 use roberta_encoder::Device;
 use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Arguments of `validate`.
@@ -68,6 +69,7 @@ fn norm_rel(ours: &[f32], reference: &[f32], width: usize, row_mask: &[bool]) ->
 /// Runs `validate`.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let device = pick_device(&a.device)?;
+    let mut so = std::io::stdout().lock();
     // ids in, hidden states and logits out: the tokenizer is not needed (nor required to be there)
     let opts = LoadOptions { tokenizer: false, ..crate::pipeline::load_options(device) };
     let model = Model::load_with(&a.model, &opts)?;
@@ -100,25 +102,25 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let tok_mask: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
     let mut failed = false;
     let mut written: Vec<(String, Tensor)> = Vec::new();
-    println!("{:<20} {:>14} {:>12} {:>12}", "tensor", "shape", "max abs", "max rel");
+    writeln!(so, "{:<20} {:>14} {:>12} {:>12}", "tensor", "shape", "max abs", "max rel")?;
     if cuda {
-        println!("(cuda: judged on ‖ours − ref‖/‖ref‖, the last column)");
+        writeln!(so, "(cuda: judged on ‖ours − ref‖/‖ref‖, the last column)")?;
     }
     for e in reference.entries.iter().filter(|e| e.name != "input_ids" && e.name != "attention_mask") {
         let ours_kind = e.name == "logits" || e.name.strip_prefix("hidden_states.").is_some_and(|i| i.parse::<usize>().is_ok());
         if !ours_kind {
             // Other tensors (e.g. a second batch, or logits at chosen rows) are for the tests, not for this command.
-            println!("{:<20} {:>14} {:>12}", e.name, format!("{:?}", e.shape), "not compared");
+            writeln!(so, "{:<20} {:>14} {:>12}", e.name, format!("{:?}", e.shape), "not compared")?;
             continue;
         }
         let Some((_, t)) = ours.iter().find(|(n, _)| *n == e.name) else {
-            println!("{:<20} {:>14} {:>12}", e.name, format!("{:?}", e.shape), "not produced");
+            writeln!(so, "{:<20} {:>14} {:>12}", e.name, format!("{:?}", e.shape), "not produced")?;
             failed = true;
             continue;
         };
         let r = reference.f32(&e.name)?;
         if r.shape != t.shape {
-            println!("{:<20} shape {:?} vs ours {:?}", e.name, r.shape, t.shape);
+            writeln!(so, "{:<20} shape {:?} vs ours {:?}", e.name, r.shape, t.shape)?;
             failed = true;
             continue;
         }
@@ -130,7 +132,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         let bad = if cuda { !(nrel <= tolerance) } else { !(abs <= tolerance) };
         failed |= bad;
         let extra = if cuda { format!(" {nrel:>12.3e}") } else { String::new() };
-        println!("{:<20} {:>14} {:>12.3e} {:>12.3e}{extra}{}", e.name, format!("{:?}", t.shape), abs, rel, if bad { "  FAIL" } else { "" });
+        writeln!(so, "{:<20} {:>14} {:>12.3e} {:>12.3e}{extra}{}", e.name, format!("{:?}", t.shape), abs, rel, if bad { "  FAIL" } else { "" })?;
         written.push((e.name.clone(), t.clone()));
     }
     if let Some(p) = &a.output {
@@ -139,6 +141,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         eprintln!("wrote {}", p.display());
     }
     let kind = if cuda { "‖·‖-relative" } else { "absolute" };
-    println!("{} (tolerance {:e} {kind})", if failed { "FAILED" } else { "ok" }, tolerance);
+    writeln!(so, "{} (tolerance {:e} {kind})", if failed { "FAILED" } else { "ok" }, tolerance)?;
+    so.flush()?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

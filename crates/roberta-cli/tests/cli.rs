@@ -213,8 +213,11 @@ fn every_command_passes_input_fields_through_in_order() {
         let r = roberta(args, input.as_bytes());
         assert_eq!(r.code, 0, "{args:?}: {}", r.err);
         let line = r.out.lines().next().unwrap();
-        // the input's fields first, unchanged and in their order, then the command's
-        assert!(line.starts_with(&input.trim_end()[..input.trim_end().len() - 1].replace(": ", ":").replace(", ", ",")), "{args:?}: {line}");
+        // the input's fields first, in their order, each value byte for byte (the spaces inside "meta" too),
+        // then the command's
+        let text = input.split("\"text\": \"").nth(1).unwrap().split('"').next().unwrap();
+        let want = format!("{{\"note_id\":\"n-17\",\"text\":\"{text}\",\"meta\":{{\"ward\": 3}},\"n\":1.5,\"{field}\":");
+        assert!(line.starts_with(&want), "{args:?}: {line}\nwant {want}");
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!((v["note_id"].clone(), v["meta"].clone(), v["n"].clone()), (json!("n-17"), json!({"ward": 3}), json!(1.5)));
         assert!(v.get(field).is_some(), "{args:?}: {line}");
@@ -397,10 +400,9 @@ fn eval_ner_refuses_what_is_not_conll() {
     let d = scratch("eval");
     let ner = model("tiny-ner");
     let cases = [
-        ("notes.jsonl", "{\"text\": \"Dolor\"}\n".to_string(), "looks like JSON Lines"),
+        ("notes.jsonl", "{\"text\": \"Dolor\"}\n".to_string(), "this is JSON Lines, not CoNLL"),
         ("three.conll", "omeprazol NN B-NORMALIZABLES\n".to_string(), "--label-column"),
         ("empty.conll", "\n\n".to_string(), "no sentences"),
-        ("bad.conll", "omeprazol\tfarmaco\n".to_string(), "not a BIO tag"),
     ];
     for (name, body, want) in cases {
         let p = file(&d, name, body.as_bytes());
@@ -485,4 +487,87 @@ fn demo_runs_and_states_the_gpu_status() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(r.out.contains("== fill-mask") && r.out.contains("== ner") && r.out.contains("PROTEINAS"), "{}", r.out);
     assert!(r.out.contains("emulated driver") && r.out.contains("not yet run on a real GPU"), "{}", r.out);
+}
+
+/// A closed stdout (the reader gone before anything is written) ends every command quietly with 0.
+#[test]
+fn a_closed_stdout_is_quiet_for_every_command() {
+    let conll = root().join("tests/fixtures/corpora/pharmaconer/dev.txt").to_string_lossy().into_owned();
+    let reference = root().join("tests/fixtures/reference/mlm_reference.safetensors").to_string_lossy().into_owned();
+    let mlm = model("tiny-mlm");
+    let cases: [&[&str]; 4] = [
+        &["fill-mask", "--model", &mlm, "Dolor <mask>."],
+        &["eval-ner", "--model", &model("tiny-ner"), "--conll", &conll],
+        &["validate", "--model", &mlm, "--reference", &reference],
+        &["demo"],
+    ];
+    for args in cases {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_roberta")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(c.stdout.take());
+        let o = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("error"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_paragraph_with_a_bad_line_is_one_error_record() {
+    let r = roberta(
+        &["tokenize", "--tokenizer", &model("tiny-ner"), "--format", "text", "--split", "paragraphs"],
+        b"Dolor.\ncaf\xe9\nTos.\n\nFiebre.\n",
+    );
+    assert_eq!(r.code, 1);
+    let recs = r.records();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(recs[0]["line"], 1);
+    let e = recs[0]["error"].as_str().unwrap();
+    assert!(e.contains("the paragraph from line 1: line 2: invalid UTF-8"), "{e}");
+    assert_eq!(recs[1]["text"], "Fiebre.");
+}
+
+#[test]
+fn options_that_do_not_fit_together_are_refused() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["ner", "--model", &model("tiny-ner"), "--words", "pretokenizer"], "--words says what a word is"),
+        (&["tokenize", "--tokenizer", &model("tiny-ner"), "--split-words", "--format", "text"], "needs --format jsonl"),
+        (&["ner", "--model", &model("tiny-ner"), "--input", "/nonexistent/notes.jsonl"], "cannot open input /nonexistent/notes.jsonl"),
+    ];
+    for (args, want) in cases {
+        let r = roberta(args, b"");
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.err.contains(want), "{args:?}: {}", r.err);
+        // refused before the model loads
+        assert!(!r.err.contains("device: "), "{args:?}: {}", r.err);
+    }
+}
+
+#[test]
+fn eval_ner_reads_braces_and_odd_labels_and_keeps_the_gold_file() {
+    let d = scratch("eval3");
+    let ner = model("tiny-ner");
+    // a word "{", a trailing tab, and a label that is no BIO tag: read (with a warning), not refused
+    let p = file(&d, "odd.conll", b"{\tO\nomeprazol\tB-NORMALIZABLES\t\ny\tfarmaco\n");
+    let r = roberta(&["eval-ner", "--model", &ner, "--conll", &p, "--json"], b"");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.err.contains("not BIO tags") && r.err.contains("\"farmaco\" (1 words)"), "{}", r.err);
+    let before = std::fs::read(&p).unwrap();
+    let r = roberta(&["eval-ner", "--model", &ner, "--conll", &p, "--predictions", &p], b"");
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("refusing to overwrite the gold labels"), "{}", r.err);
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn output_to_dev_stdout_appends_to_what_stdout_is() {
+    let d = scratch("devstdout");
+    let log = file(&d, "log.jsonl", b"{\"earlier\": true}\n");
+    let r = run_exe(
+        "/bin/sh",
+        &["-c", &format!("\"{}\" tokenize --tokenizer \"{}\" --output /dev/stdout Dolor >> \"{log}\"", env!("CARGO_BIN_EXE_roberta"), model("tiny-ner"))],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert!(got.starts_with("{\"earlier\": true}\n{\"text\":\"Dolor\""), "{got}");
 }

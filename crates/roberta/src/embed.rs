@@ -54,7 +54,7 @@ impl Embedder {
         let mut seqs_owned = Vec::new();
         let mut n_windows = vec![0usize; texts.len()];
         for (i, t) in texts.iter().enumerate() {
-            for crate::model::Window { ids, .. } in self.model.windows(t, 0) {
+            for crate::model::Window { ids, .. } in self.model.windows(t, 0, false) {
                 if self.pooling == Pooling::Cls && n_windows[i] > 0 {
                     n_windows[i] += 1;
                     continue;

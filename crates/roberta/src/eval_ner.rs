@@ -25,9 +25,9 @@ pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
 }
 
 /// Reads a CoNLL file whose word is the first column and whose label is column `label_column` (1-based;
-/// `None`: a file of exactly two columns). Columns are tab-separated, or space-separated in a file without
-/// tabs. Refuses what is not this format, naming the line: JSON Lines, a line of another width, a label that is
-/// not a BIO/BIOES tag (`O`, `B-TYPE`, `I-TYPE`...), and a file with no sentence at all.
+/// `None`: a file of exactly two columns). Columns are tab-separated, or space-separated in a line without
+/// tabs. Refuses what is not this format, naming the line: JSON Lines, a line of another width, and a file with
+/// no sentence at all. Labels are taken as they are (seqeval reads any label; see [`non_bio_labels`]).
 pub fn read_conll_with(path: &Path, label_column: Option<usize>) -> Result<Vec<Sentence>> {
     let err = |msg: String| Error::Data { path: path.into(), msg };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
@@ -49,9 +49,10 @@ pub fn read_conll_with(path: &Path, label_column: Option<usize>) -> Result<Vec<S
             continue;
         }
         let at = |msg: String| err(format!("line {}: {msg}", i + 1));
-        if line.trim_start().starts_with('{') {
-            return Err(at("this looks like JSON Lines, not CoNLL: eval-ner reads `word<TAB>label` lines with a blank line between sentences".into()));
+        if line.trim_start().starts_with('{') && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line).is_ok() {
+            return Err(at("this is JSON Lines, not CoNLL: eval-ner reads `word<TAB>label` lines with a blank line between sentences".into()));
         }
+        let line = line.trim_end();
         let cols: Vec<&str> = if line.contains('\t') { line.split('\t').collect() } else { line.split_whitespace().collect() };
         let (w, l) = match label_column {
             None if cols.len() == 2 => (cols[0], cols[1]),
@@ -71,9 +72,6 @@ pub fn read_conll_with(path: &Path, label_column: Option<usize>) -> Result<Vec<S
         if w.is_empty() || l.is_empty() {
             return Err(at(format!("expected `word<TAB>label`, got {line:?}")));
         }
-        if !is_tag(l) {
-            return Err(at(format!("label {l:?} is not a BIO tag (O, B-TYPE, I-TYPE; BIOES's E- and S- too)")));
-        }
         cur.words.push(w.to_string());
         cur.labels.push(l.to_string());
     }
@@ -89,6 +87,16 @@ pub fn read_conll_with(path: &Path, label_column: Option<usize>) -> Result<Vec<S
 /// `O`, or a B-, I-, E-, S-, L- or U- prefix and a type.
 fn is_tag(l: &str) -> bool {
     l == "O" || l.split_once('-').is_some_and(|(p, t)| matches!(p, "B" | "I" | "E" | "S" | "L" | "U") && !t.is_empty())
+}
+
+/// The gold labels that are not BIO / BIOES tags (`PER`, `farmaco`...), with how many words carry each: seqeval
+/// takes such a label's first letter as its tag, which is rarely what was meant.
+pub fn non_bio_labels(sentences: &[Sentence]) -> Vec<(String, usize)> {
+    let mut m: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in sentences.iter().flat_map(|s| &s.labels).filter(|l| !is_tag(l)) {
+        *m.entry(l.clone()).or_default() += 1;
+    }
+    m.into_iter().collect()
 }
 
 /// Predicted labels per sentence and the seqeval report.

@@ -272,7 +272,9 @@ impl Model {
     /// A text as windows of at most `max_tokens()` tokens each (`<s>` and `</s>` included), consecutive windows
     /// sharing `stride` tokens (below the window: see [`Model::window_tokens`]); one window when the text fits.
     /// Offsets are characters of the text; word ids are the pre-tokenizer's words (None for `<s>` / `</s>`).
-    pub(crate) fn windows(&self, text: &str, stride: usize) -> Vec<Window> {
+    /// With `whole_words`, windows start and end on word boundaries (a word longer than a window excepted), so
+    /// no word is cut in two; without, they are cut at token counts, as HF's `return_overflowing_tokens`.
+    pub(crate) fn windows(&self, text: &str, stride: usize, whole_words: bool) -> Vec<Window> {
         let e = self.tok().encode_with(roberta_tokenizer::Input::Single(text), &roberta_tokenizer::EncodeOptions {
             add_special_tokens: false,
             ..Default::default()
@@ -283,8 +285,18 @@ impl Model {
         let step = room.saturating_sub(stride).max(1);
         let mut out = Vec::new();
         let mut a = 0;
+        // the first token of the word holding token i (i itself when it starts one)
+        let word_start = |mut i: usize| {
+            while i > 0 && e.word_ids[i].is_some() && e.word_ids[i - 1] == e.word_ids[i] {
+                i -= 1;
+            }
+            i
+        };
         loop {
-            let b = (a + room).min(e.len());
+            let mut b = (a + room).min(e.len());
+            if whole_words && b < e.len() && word_start(b) > a {
+                b = word_start(b);
+            }
             let mut w = Window { ids: Vec::with_capacity(b - a + 2), offsets: Vec::with_capacity(b - a + 2), word_ids: Vec::with_capacity(b - a + 2) };
             w.ids.push(cls);
             w.ids.extend_from_slice(&e.ids[a..b]);
@@ -299,7 +311,12 @@ impl Model {
             if b >= e.len() {
                 return out;
             }
-            a += step;
+            if whole_words {
+                let next = b.saturating_sub(stride).max(a + 1);
+                a = if word_start(next) > a { word_start(next) } else { next };
+            } else {
+                a += step;
+            }
         }
     }
 
@@ -324,5 +341,47 @@ impl Model {
         let opts = roberta_tokenizer::EncodeOptions { max_length: Some(max), ..Default::default() };
         let cut = self.tok().encode_with(input, &opts)?;
         Ok((cut.ids, Some(format!("input of {} tokens truncated to the model's {max}", full.len()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_ner() -> Model {
+        Model::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/models/tiny-ner"), Device::Cpu).unwrap()
+    }
+
+    /// Cut at token counts (HF's windows), a long text of many-token words has windows that start inside a word;
+    /// with whole words, none does, and together they still cover every token.
+    #[test]
+    fn whole_word_windows_start_and_end_between_words() {
+        let m = tiny_ner();
+        let text = "procalcitonina amoxicilina-clavulánico hemoglobina glicosilada ".repeat(200);
+        let all = m.tok().encode_with(roberta_tokenizer::Input::Single(&text), &roberta_tokenizer::EncodeOptions { add_special_tokens: false, ..Default::default() }).unwrap();
+        let mut hf_cuts = 0;
+        for stride in [0, 100] {
+            for whole in [false, true] {
+                let ws = m.windows(&text, stride, whole);
+                assert!(ws.len() > 3);
+                let mut covered = 0;
+                for w in &ws {
+                    let (first, last) = (w.offsets[1], w.offsets[w.offsets.len() - 2]);
+                    let fi = all.offsets.iter().position(|&o| o == first).unwrap();
+                    let li = all.offsets.iter().position(|&o| o == last).unwrap();
+                    let cut_start = fi > 0 && all.word_ids[fi - 1] == all.word_ids[fi];
+                    let cut_end = li + 1 < all.len() && all.word_ids[li + 1] == all.word_ids[li];
+                    if whole {
+                        assert!(!cut_start && !cut_end, "stride {stride}: window {fi}..={li} cuts a word");
+                    } else {
+                        hf_cuts += usize::from(cut_start);
+                    }
+                    assert!(fi <= covered, "stride {stride}: a gap before token {fi}");
+                    covered = covered.max(li + 1);
+                }
+                assert_eq!(covered, all.len());
+            }
+        }
+        assert!(hf_cuts > 0, "the text should make token-count windows cut words");
     }
 }

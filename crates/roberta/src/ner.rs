@@ -85,7 +85,7 @@ impl Ner {
         let mut windows: Vec<(usize, Window)> = Vec::new();
         let mut counts = vec![0usize; texts.len()];
         for (i, t) in texts.iter().enumerate() {
-            for w in self.model.windows(t, self.stride) {
+            for w in self.model.windows(t, self.stride, self.words == Words::Pretokenizer) {
                 windows.push((i, w));
                 counts[i] += 1;
             }
@@ -128,7 +128,7 @@ impl Ner {
                 let (start, end) = w.offsets[j];
                 let is_subword = match self.words {
                     Words::Heuristic => is_subword(chars, start),
-                    // the window's first token starts a word of this window whatever came before
+                    // windows start on a word (a word longer than a window aside): the first token starts one
                     Words::Pretokenizer => j > 1 && w.word_ids[j].is_some() && w.word_ids[j] == w.word_ids[j - 1],
                 };
                 PreEntity {
