@@ -22,7 +22,7 @@ pub struct Args {
 /// reads `{"text", "text_pair": ""}`).
 fn pair_of(rec: &Fields, line: usize) -> Result<(String, Option<String>), String> {
     let text = str_field(rec, "text", line)?;
-    let pair = match rec.get("text_pair") {
+    let pair = match rec.get("text_pair").map_err(|e| format!("line {line}: {e}"))? {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.is_empty() => None,
         Some(Value::String(p)) => Some(p),

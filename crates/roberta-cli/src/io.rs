@@ -64,15 +64,31 @@ pub struct Record {
 pub struct Fields(Vec<(String, Box<RawValue>)>);
 
 impl Fields {
-    /// The value of `key`, parsed (the last one when a record repeats a key, as JSON parsers read it).
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.0.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| serde_json::from_str(v.get()).ok())
+    /// The value of `key`, parsed (the last one when a record repeats a key, as JSON parsers read it); an error
+    /// for a value JSON allows but no string or number holds (a lone surrogate `"\ud800"`, `1e400`).
+    pub fn get(&self, key: &str) -> std::result::Result<Option<Value>, String> {
+        match self.0.iter().rev().find(|(k, _)| k == key) {
+            None => Ok(None),
+            Some((_, v)) => serde_json::from_str(v.get()).map(Some).map_err(|e| {
+                let msg = e.to_string();
+                let what = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]).to_string();
+                format!("field \"{key}\": {what}")
+            }),
+        }
     }
 
-    /// Sets `key` to `value`: in its place when the record has it, else at the end.
+    /// Sets `key` to `value`: in the place of its first occurrence when the record has it (any repeat of the
+    /// key dropped, so no stale copy is left), else at the end.
     pub fn set(&mut self, key: &str, value: Box<RawValue>) {
-        match self.0.iter_mut().rev().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
+        match self.0.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                self.0[i].1 = value;
+                let mut seen = 0usize;
+                self.0.retain(|(k, _)| k != key || {
+                    seen += 1;
+                    seen == 1
+                });
+            }
             None => self.0.push((key.to_string(), value)),
         }
     }
@@ -139,7 +155,8 @@ impl IoArgs {
             if p.is_dir() {
                 return Err(format!("--input {} is a directory, not a file", p.display()).into());
             }
-            File::open(p).map_err(|e| format!("cannot open input {}: {e}", p.display()))?;
+            // metadata only: opening a named pipe here would lose what its writer sent
+            std::fs::metadata(p).map_err(|e| format!("cannot open input {}: {e}", p.display()))?;
         }
         if let (Some(out), Some(inp)) = (&self.output, &self.input) {
             if same_file(inp, out) {
@@ -465,7 +482,7 @@ pub fn error_record(line: usize, msg: &str, fields: Option<Fields>) -> Fields {
 
 /// Reads the string field `key` of a record, or says which line lacks it.
 pub fn str_field(v: &Fields, key: &str, line: usize) -> std::result::Result<String, String> {
-    match v.get(key) {
+    match v.get(key).map_err(|e| format!("line {line}: {e}"))? {
         Some(Value::String(s)) => Ok(s),
         None => Err(format!("line {line}: missing string field \"{key}\" (records look like {{\"{key}\": \"...\"}})")),
         Some(other) => Err(format!("line {line}: field \"{key}\" must be a string, got {}", kind(&other))),

@@ -167,7 +167,7 @@ pub fn stream<X>(
             }
             Err(e) => (None, Err(e)),
         };
-        if let Some(Value::String(t)) = fields.as_ref().and_then(|m| m.get("text")) {
+        if let Some(Value::String(t)) = fields.as_ref().and_then(|m| m.get("text").ok().flatten()) {
             chars += t.chars().count();
         }
         pending.push((line, fields, x));

@@ -35,7 +35,7 @@ enum Job {
 
 fn read(v: &Fields, split_words: bool, line: usize) -> Result<Job, String> {
     if split_words {
-        let list = match v.get("words") {
+        let list = match v.get("words").map_err(|e| format!("line {line}: {e}"))? {
             Some(Value::Array(a)) => a,
             _ => return Err(format!("line {line}: missing array field \"words\" (records look like {{\"words\": [\"...\"]}})")),
         };
@@ -46,7 +46,7 @@ fn read(v: &Fields, split_words: bool, line: usize) -> Result<Job, String> {
         return Ok(Job::Words(words));
     }
     let text = str_field(v, "text", line)?;
-    Ok(match v.get("text_pair") {
+    Ok(match v.get("text_pair").map_err(|e| format!("line {line}: {e}"))? {
         // transformers treats an empty text_pair as no pair (Python truthiness)
         None | Some(Value::Null) => Job::Text(text, None),
         Some(Value::String(p)) if p.is_empty() => Job::Text(text, None),

@@ -571,3 +571,37 @@ fn output_to_dev_stdout_appends_to_what_stdout_is() {
     let got = std::fs::read_to_string(&log).unwrap();
     assert!(got.starts_with("{\"earlier\": true}\n{\"text\":\"Dolor\""), "{got}");
 }
+
+#[test]
+fn odd_json_values_and_repeated_keys() {
+    let r = roberta(
+        &["tokenize", "--tokenizer", &model("tiny-ner")],
+        b"{\"text\": \"a\", \"input_ids\": 1, \"input_ids\": 2}\n{\"text\": \"\\ud800 dolor\"}\n{\"text\": \"a\", \"text_pair\": 1e400}\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.err);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines[0].matches("\"input_ids\"").count(), 1, "no stale copy of a replaced field: {}", lines[0]);
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(v["input_ids"].is_array());
+    // the lone surrogate is passed through as the input wrote it (JSON's grammar allows it; serde_json does not)
+    assert!(lines[1].starts_with("{\"line\":2,\"error\":\"line 2: field \\\"text\\\": ") && lines[1].ends_with(",\"text\":\"\\ud800 dolor\"}"), "{}", lines[1]);
+    assert!(lines[2].starts_with("{\"line\":3,\"error\":\"line 3: field \\\"text_pair\\\": number out of range"), "{}", lines[2]);
+}
+
+#[test]
+fn a_named_pipe_as_input_reads_everything() {
+    let d = scratch("fifo");
+    let fifo = d.join("notes.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let body: String = (0..200).map(|i| format!("{{\"id\": {i}, \"text\": \"Dolor\"}}\n")).collect();
+            std::fs::write(&fifo, body).unwrap();
+        })
+    };
+    let r = roberta(&["tokenize", "--tokenizer", &model("tiny-ner"), "--input", fifo.to_str().unwrap()], b"");
+    writer.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(r.records().len(), 200);
+}

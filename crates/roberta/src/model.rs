@@ -313,7 +313,9 @@ impl Model {
             }
             if whole_words {
                 let next = b.saturating_sub(stride).max(a + 1);
-                a = if word_start(next) > a { word_start(next) } else { next };
+                // back to the start of its word; when that is this window's first word, on to the next word
+                // start (b at the latest, where this window ended); mid-word only inside a word longer than a window
+                a = if word_start(next) > a { word_start(next) } else { (next..=b).find(|&i| word_start(i) == i).unwrap_or(next) };
             } else {
                 a += step;
             }
@@ -383,5 +385,31 @@ mod tests {
             }
         }
         assert!(hf_cuts > 0, "the text should make token-count windows cut words");
+    }
+
+    /// Two words of a few hundred tokens each, both shorter than a window: every window starts on one of them.
+    #[test]
+    fn whole_word_windows_with_long_words() {
+        let m = tiny_ner();
+        let bare = roberta_tokenizer::EncodeOptions { add_special_tokens: false, ..Default::default() };
+        let mut w = String::new();
+        while m.tok().encode_with(roberta_tokenizer::Input::Single(&w), &bare).unwrap().len() < 300 {
+            w.push_str("qzxjk");
+        }
+        let text = format!("{w} {w}y {w}z");
+        let all = m.tok().encode_with(roberta_tokenizer::Input::Single(&text), &bare).unwrap();
+        assert!(all.len() > m.window_tokens());
+        for stride in [0, 128, 509] {
+            let ws = m.windows(&text, stride, true);
+            let mut covered = 0;
+            for win in &ws {
+                let fi = all.offsets.iter().position(|&o| o == win.offsets[1]).unwrap();
+                assert!(fi == 0 || all.word_ids[fi - 1] != all.word_ids[fi], "stride {stride}: a window starts inside a word at {fi}");
+                assert!(fi <= covered);
+                covered = covered.max(fi + win.ids.len() - 2);
+            }
+            assert_eq!(covered, all.len(), "stride {stride}");
+            assert!(ws.len() <= 4, "stride {stride}: {} windows", ws.len());
+        }
     }
 }
