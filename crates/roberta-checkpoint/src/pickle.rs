@@ -7,7 +7,7 @@ use crate::error::{CheckpointError, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// A storage referenced by a persistent id: `data/<key>` in the archive.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,61 @@ fn unnest(mut stack: Vec<Value>) {
     }
 }
 
+/// Every list and dict one run made, held weakly. Dropping this empties those still alive, so that the cycles a
+/// hostile pickle can build (a list appended to itself through the memo) are broken and freed, not leaked.
+#[derive(Default)]
+pub struct Containers {
+    lists: Vec<Weak<RefCell<Items>>>,
+    dicts: Vec<Weak<RefCell<Pairs>>>,
+}
+
+impl Containers {
+    fn list(&mut self) -> Value {
+        let rc: Rc<RefCell<Items>> = Default::default();
+        self.lists.push(Rc::downgrade(&rc));
+        Value::List(rc)
+    }
+    fn dict(&mut self) -> Value {
+        let rc: Rc<RefCell<Pairs>> = Default::default();
+        self.dicts.push(Rc::downgrade(&rc));
+        Value::Dict(rc)
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for l in self.lists.drain(..) {
+            if let Some(rc) = l.upgrade() {
+                let items = std::mem::take(&mut rc.borrow_mut().0);
+                drop(rc);
+                unnest(items);
+            }
+        }
+        for d in self.dicts.drain(..) {
+            if let Some(rc) = d.upgrade() {
+                let pairs = std::mem::take(&mut rc.borrow_mut().0);
+                drop(rc);
+                unnest(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect());
+            }
+        }
+    }
+}
+
+/// The top value of a pickle, with the containers its run made: dropping it frees them even when they form
+/// cycles (see [`Containers`]). Dereferences to the value.
+pub struct Unpickled {
+    /// The top value. Clone out what outlives this (tensors, strings); lists and dicts are emptied on drop.
+    pub value: Value,
+    _made: Containers,
+}
+
+impl std::ops::Deref for Unpickled {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
+
 fn opcode_name(op: u8) -> &'static str {
     match op {
         b'c' => "GLOBAL",
@@ -173,6 +228,7 @@ struct Vm<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    made: Containers,
 }
 
 impl<'a> Vm<'a> {
@@ -238,7 +294,7 @@ impl<'a> Vm<'a> {
         Ok(())
     }
 
-    fn run(mut self) -> Result<Value> {
+    fn run(mut self) -> Result<Unpickled> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -252,10 +308,16 @@ impl<'a> Vm<'a> {
                 0x95 => {
                     self.take(8)?;
                 } // FRAME
-                b'.' => return self.pop(at),
+                b'.' => return Ok(Unpickled { value: self.pop(at)?, _made: std::mem::take(&mut self.made) }),
                 b'(' => self.marks.push(self.stack.len()),
-                b'}' => self.stack.push(Value::Dict(Default::default())),
-                b']' => self.stack.push(Value::List(Default::default())),
+                b'}' => {
+                    let d = self.made.dict();
+                    self.stack.push(d)
+                }
+                b']' => {
+                    let l = self.made.list();
+                    self.stack.push(l)
+                }
                 b')' => self.stack.push(Value::Tuple(Rc::new(Items::default()))),
                 b'N' => self.stack.push(Value::None),
                 0x88 => self.stack.push(Value::Bool(true)),
@@ -439,11 +501,11 @@ impl<'a> Vm<'a> {
         }
     }
 
-    fn reduce(&self, at: usize, f: Value, args: Value) -> Result<Value> {
+    fn reduce(&mut self, at: usize, f: Value, args: Value) -> Result<Value> {
         let Value::Global(m, n) = &f else { return Err(self.err(at, "REDUCE on a non-global callable")) };
         let Value::Tuple(args) = args else { return Err(self.err(at, "REDUCE arguments are not a tuple")) };
         match (&**m, &**n) {
-            ("collections", "OrderedDict") => Ok(Value::Dict(Default::default())),
+            ("collections", "OrderedDict") => Ok(self.made.dict()),
             ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
                 let ints = |v: &Value| -> Option<Vec<usize>> {
                     match v {
@@ -478,15 +540,17 @@ impl<'a> Vm<'a> {
     }
 }
 
-/// Runs a pickle and returns its top value.
-pub fn unpickle(data: &[u8], path: &Path) -> Result<Value> {
-    Vm { data, pos: 0, path, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }.run()
+/// Runs a pickle and returns its top value (with the containers the run made: see [`Unpickled`]). On an error
+/// everything the run made is freed, cycles included.
+pub fn unpickle(data: &[u8], path: &Path) -> Result<Unpickled> {
+    Vm { data, pos: 0, path, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), made: Containers::default() }.run()
 }
 
 /// Runs a state-dict pickle and returns its (name, tensor) entries in order. A top-level dict without
 /// tensors but with a `state_dict` / `model` dict of tensors (training checkpoints) is looked into.
 pub fn state_dict(data: &[u8], path: &Path) -> Result<Vec<(String, TensorRef)>> {
-    let top = unpickle(data, path)?;
+    let unpickled = unpickle(data, path)?;
+    let top = &unpickled.value;
     let collect = |v: &Value| -> Option<Vec<(String, TensorRef)>> {
         let Value::Dict(d) = v else { return None };
         let out: Vec<(String, TensorRef)> = d
@@ -500,11 +564,11 @@ pub fn state_dict(data: &[u8], path: &Path) -> Result<Vec<(String, TensorRef)>> 
         Some(out)
     };
     let err = |msg: &str| CheckpointError::Pickle { path: path.into(), offset: data.len(), msg: msg.into() };
-    let found = collect(&top).ok_or_else(|| err("the pickle's top value is not a dict"))?;
+    let found = collect(top).ok_or_else(|| err("the pickle's top value is not a dict"))?;
     if !found.is_empty() {
         return Ok(found);
     }
-    if let Value::Dict(d) = &top {
+    if let Value::Dict(d) = top {
         for (k, v) in d.borrow().iter() {
             if matches!(k, Value::Str(s) if matches!(&**s, "state_dict" | "model" | "module")) {
                 if let Some(f) = collect(v).filter(|f| !f.is_empty()) {
@@ -514,4 +578,46 @@ pub fn state_dict(data: &[u8], path: &Path) -> Result<Vec<(String, TensorRef)>> 
         }
     }
     Err(err("the pickle holds no tensors"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PROTO 2, EMPTY_LIST, BINPUT 0, BINGET 0, APPEND: a list that contains itself (found by the fuzzer as a
+    /// LeakSanitizer report, 2026-12-02). Dropping the result frees it.
+    const SELF_LIST: &[u8] = &[0x80, 2, b']', b'q', 0, b'h', 0, b'a'];
+
+    #[test]
+    fn a_list_that_contains_itself_is_freed() {
+        let mut p = SELF_LIST.to_vec();
+        p.push(b'.');
+        let u = unpickle(&p, Path::new("cycle.pkl")).unwrap();
+        let Value::List(rc) = &u.value else { panic!("a list") };
+        assert!(matches!(rc.borrow()[0], Value::List(_)), "the list holds itself");
+        let weak = Rc::downgrade(rc);
+        drop(u);
+        assert!(weak.upgrade().is_none(), "the cycle leaked");
+    }
+
+    #[test]
+    fn a_cycle_in_a_failed_run_is_freed() {
+        // the same cycle, inside a dict, then a truncated opcode: the error path frees what the run made
+        let mut p = vec![0x80, 2, b'}', b'q', 1];
+        p.extend_from_slice(&SELF_LIST[2..]);
+        p.extend_from_slice(&[b'X', 1, 0, 0]);
+        let weak = {
+            let mut vm = Vm { data: &p, pos: 0, path: Path::new("cycle.pkl"), stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), made: Containers::default() };
+            // run the opcodes up to the truncated one by hand, keeping a weak reference to the list
+            let l = vm.made.list();
+            let Value::List(rc) = &l else { unreachable!() };
+            rc.borrow_mut().push(l.clone());
+            let w = Rc::downgrade(rc);
+            vm.stack.push(l);
+            drop(vm);
+            w
+        };
+        assert!(weak.upgrade().is_none(), "the cycle leaked");
+        assert!(unpickle(&p, Path::new("cycle.pkl")).is_err());
+    }
 }
