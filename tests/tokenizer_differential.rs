@@ -93,3 +93,51 @@ fn differential_roberta_bne() {
 fn differential_tiny_clinical() {
     compare("models/tiny-ner", 0xdead_beef_cafe_f00d, 1500);
 }
+
+/// Long runs of every kind that used to cost quadratic time (issue 20), and long words mixing merge ranks:
+/// identical ids and offsets to the `tokenizers` crate, also with many special tokens in one text and with
+/// truncation of a long text.
+#[test]
+fn differential_long_runs() {
+    let dir = "tokenizers/roberta-bne";
+    let ours = Tokenizer::from_dir(fixture(dir)).unwrap();
+    let mut peer = tokenizers::Tokenizer::from_file(fixture(dir).join("tokenizer.json")).unwrap();
+    peer.with_truncation(None).unwrap();
+    peer.with_padding(None);
+    let mut rng = Rng(0x51ed_270b_27ba_d6b3);
+    let b64: String = (0..60_000).map(|_| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rng.below(64)] as char).collect();
+    let mut mixed = String::new();
+    while mixed.len() < 50_000 {
+        // clinical words glued together: merges of every rank inside one pre-token
+        mixed.push_str(["hiper", "colesterol", "emia", "xq", "ácido", "clavulánico", "zz", "tt", "ción"][rng.below(9)]);
+    }
+    let texts = [
+        "a".repeat(30_000),
+        "ab".repeat(15_000),
+        " \n".repeat(15_000),
+        "1234567890".repeat(3_000),
+        format!("{}x", " ".repeat(30_000)),
+        b64,
+        mixed,
+        "é".repeat(20_000),
+        "!?".repeat(10_000),
+        "\t".repeat(20_000),
+        "<mask> fiebre<s>".repeat(3_000),
+        "🩺".repeat(5_000),
+    ];
+    for t in &texts {
+        let want = peer.encode_char_offsets(t.as_str(), true).unwrap();
+        let got = ours.encode(t);
+        let head: String = t.chars().take(24).collect();
+        assert_eq!(got.ids, want.get_ids(), "ids of {head:?}… ({} bytes)", t.len());
+        assert_eq!(got.offsets, want.get_offsets(), "offsets of {head:?}…");
+    }
+    // truncation of a long text, longest first for a pair
+    let mut cut = peer.clone();
+    cut.with_truncation(Some(tokenizers::TruncationParams { max_length: 512, ..Default::default() })).unwrap();
+    let (a, b) = (&texts[6], &texts[2]);
+    let want = cut.encode_char_offsets((a.as_str(), b.as_str()), true).unwrap();
+    let got = ours.encode_with(Input::Pair(a, b), &EncodeOptions { max_length: Some(512), ..Default::default() }).unwrap();
+    assert_eq!(got.ids, want.get_ids());
+    assert_eq!(got.offsets, want.get_offsets());
+}
