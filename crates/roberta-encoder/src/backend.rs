@@ -1,6 +1,6 @@
 //! Where the encoder runs: the f32 CPU encoder, or the CUDA one (f16 storage, f32 accumulation).
 //! `Device::Auto` picks CUDA when a device is present, else the CPU.
-use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
+use crate::batch::{BatchInput, EncoderOutput, TokenRows};
 use crate::config::Config;
 use crate::cuda::{CudaModel, CudaOptions};
 use crate::error::Result;
@@ -94,12 +94,7 @@ impl Encoder {
     /// right padding (ones, then zeros). On CUDA the batch runs packed and no padded tensor is built.
     pub fn forward_tokens(&self, input: &BatchInput) -> Result<TokenRows> {
         match self {
-            Encoder::Cpu(m) => {
-                let plan = BatchPlan::new(input, Layout::Packed)?;
-                let out = m.forward(input, false)?;
-                let h = m.config.hidden_size;
-                Ok(TokenRows { data: plan.pack(&out.last_hidden_state, h), offsets: plan.row_offsets(), width: h })
-            }
+            Encoder::Cpu(m) => m.forward_tokens(input),
             Encoder::Cuda(m) => m.forward_tokens(input),
         }
     }

@@ -2,7 +2,7 @@
 //! the fused QKV projection, masked softmax attention (the packed AVX-512 kernel, or the `gemm` crate), the
 //! output projection + residual + LayerNorm, the FFN + residual + LayerNorm. Loaded from any
 //! [`TensorSource`], tensor by tensor.
-use crate::batch::{BatchInput, EncoderOutput};
+use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
 use crate::matmul::{CpuOptions, PackedLinear};
@@ -63,15 +63,26 @@ impl Embeddings {
         })
     }
 
-    /// Writes `LayerNorm(word[id] + position[pid] + token_type[0])` for every token into `out`.
-    /// Position ids as HF: padding_idx + cumsum(id != padding_idx) for real tokens, padding_idx for padding.
-    fn forward(&self, input: &BatchInput, pad: u32, eps: f32, out: &mut [f32]) {
+    /// Writes `LayerNorm(word[id] + position[pid] + token_type[0])` for every row of every sequence into `out`
+    /// (`ids` and `out` hold the same rows; `segs` are each sequence's `(first row, rows)`). Position ids as HF:
+    /// padding_idx + cumsum(id != padding_idx) within the sequence, padding_idx for a padding id.
+    fn forward(&self, ids: &[u32], segs: &[(usize, usize)], pad: u32, eps: f32, out: &mut [f32]) {
         let h = self.ln_g.len();
-        let t = input.seq_len;
-        out.par_chunks_mut(t * h).enumerate().for_each(|(b, rows)| {
+        // each sequence's own rows of `out`, in parallel
+        let mut parts: Vec<(usize, &mut [f32])> = Vec::with_capacity(segs.len());
+        let mut rest = out;
+        let mut at = 0;
+        for &(r0, n) in segs {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut((r0 - at) * h);
+            let (mine, tail) = tail.split_at_mut(n * h);
+            parts.push((r0, mine));
+            rest = tail;
+            at = r0 + n;
+        }
+        parts.into_par_iter().for_each(|(r0, rows)| {
             let mut count = 0usize;
             for (s, r) in rows.chunks_mut(h).enumerate() {
-                let id = input.input_ids[b * t + s];
+                let id = ids[r0 + s];
                 let pid = if id != pad {
                     count += 1;
                     pad as usize + count
@@ -134,16 +145,36 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Masked multi-head attention: `ctx[b,t,h·d..] = softmax(Q Kᵀ/√d + mask) V`, one task per (batch, head),
-/// on the packed AVX-512 micro-kernel when it is in use, else on the `gemm` crate.
+/// The sequences of one forward pass as rows: `(first row, rows)` each, and for a padded batch the key mask of
+/// every row (`None`: every row is a real token, the padding-free layout).
+#[derive(Clone, Copy)]
+struct Segs<'a> {
+    segs: &'a [(usize, usize)],
+    mask: Option<&'a [u32]>,
+}
+
+impl Segs<'_> {
+    /// The key mask of sequence `i`'s rows, if the batch is padded.
+    fn mask(&self, i: usize) -> Option<&[u32]> {
+        let (r0, n) = self.segs[i];
+        self.mask.map(|m| &m[r0..r0 + n])
+    }
+}
+
+/// Multi-head attention per sequence: `ctx[r, h·d..] = softmax(Q Kᵀ/√d + mask) V` over each sequence's own rows,
+/// one task per (sequence, head), on the packed AVX-512 micro-kernel when it is in use, else on the `gemm`
+/// crate. Rows outside every sequence are not touched.
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(roberta_avx512), allow(unused_variables))]
-fn attention(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32], packed: bool) {
+fn attention(qkv: &[f32], segs: Segs, heads: usize, d: usize, ctx: &mut [f32], packed: bool) {
+    let (h, rows) = (heads * d, ctx.len() / (heads * d).max(1));
+    assert_eq!(qkv.len(), rows * 3 * h);
+    assert!(segs.segs.iter().all(|&(r0, n)| r0 + n <= rows), "a sequence past the rows");
     #[cfg(roberta_avx512)]
     if packed {
-        return attention_avx512(qkv, mask, batch, t, heads, d, ctx);
+        return attention_avx512(qkv, segs, heads, d, ctx);
     }
-    attention_gemm(qkv, mask, batch, t, heads, d, ctx)
+    attention_gemm(qkv, segs, heads, d, ctx)
 }
 
 thread_local! {
@@ -156,25 +187,27 @@ thread_local! {
 /// packed `[d][r]`, S = Q Kᵀ into an r×t tile, masked softmax per row, P packed `[t][r]`, ctx = P V
 /// written straight into the context rows.
 #[cfg(roberta_avx512)]
-fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+fn attention_avx512(qkv: &[f32], segs: Segs, heads: usize, d: usize, ctx: &mut [f32]) {
     use crate::matmul::{gather_pack, micro_rows_strided, MR, NR};
     let h = heads * d;
     let scale = 1.0 / (d as f32).sqrt();
     let ctx_ptr = SendPtr(ctx.as_mut_ptr());
-    assert_eq!(qkv.len(), batch * t * 3 * h);
-    assert_eq!(ctx.len(), batch * t * h);
-    let (tp, dp) = (t.div_ceil(NR), d.div_ceil(NR));
-    let tw = tp * NR; // score tile row stride
-    let (kp_len, vp_len, s_len) = (tp * d * NR, dp * t * NR, MR * tw);
     let zeros = [0.0f32; NR];
-    (0..batch * heads).into_par_iter().for_each(|bh| {
+    (0..segs.segs.len() * heads).into_par_iter().for_each(|bh| {
         #[allow(clippy::redundant_locals)]
         let ctx_ptr = ctx_ptr;
         let (b, head) = (bh / heads, bh % heads);
-        let m = &mask[b * t..(b + 1) * t];
+        let (r0, t) = segs.segs[b];
+        if t == 0 {
+            return;
+        }
+        let (tp, dp) = (t.div_ceil(NR), d.div_ceil(NR));
+        let tw = tp * NR; // score tile row stride
+        let (kp_len, vp_len, s_len) = (tp * d * NR, dp * t * NR, MR * tw);
+        let m = segs.mask(b);
         // A row with no real token at all: HF's additive mask then weighs every key equally.
-        let all_masked = m.iter().all(|&v| v == 0);
-        let base = b * t * 3 * h + head * d;
+        let all_masked = m.is_some_and(|m| m.iter().all(|&v| v == 0));
+        let base = r0 * 3 * h + head * d;
         let (q, k, v) = (&qkv[base..], &qkv[base + h..], &qkv[base + 2 * h..]);
         ATT.with(|buf| {
             let mut buf = buf.borrow_mut();
@@ -217,12 +250,13 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
                 }
                 for rr in 0..r {
                     let row = &mut st[rr * tw..rr * tw + t];
-                    if all_masked {
-                        row.iter_mut().for_each(|s| *s *= scale);
-                    } else {
-                        for (s, &mv) in row.iter_mut().zip(m) {
-                            *s = if mv != 0 { *s * scale } else { f32::NEG_INFINITY };
+                    match m {
+                        Some(m) if !all_masked => {
+                            for (s, &mv) in row.iter_mut().zip(m) {
+                                *s = if mv != 0 { *s * scale } else { f32::NEG_INFINITY };
+                            }
                         }
+                        _ => row.iter_mut().for_each(|s| *s *= scale),
                     }
                     ops::softmax_row(row);
                 }
@@ -230,11 +264,12 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
                     let cols = NR.min(d - j * NR);
                     let cmask = if cols == NR { u32::MAX } else { (1u32 << cols) - 1 };
                     // SAFETY: st holds r rows of t floats at stride tw, panel j of vp t·32; this task alone writes ctx rows
-                    // b·t + i0.. + r, columns head·d + j·32 .. + cols (row stride h), inside ctx (asserted).
+                    // r0 + i0.. + r (inside its sequence), columns head·d + j·32 .. + cols (row stride h), inside ctx
+                    // (asserted in `attention`).
                     unsafe {
                         micro_rows_strided(
                             r, t, st.as_ptr(), tw, vp.as_ptr().add(j * t * NR),
-                            ctx_ptr.0.add((b * t + i0) * h + head * d + j * NR), h, cmask, zeros.as_ptr(),
+                            ctx_ptr.0.add((r0 + i0) * h + head * d + j * NR), h, cmask, zeros.as_ptr(),
                         );
                     }
                 }
@@ -245,38 +280,45 @@ fn attention_avx512(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: us
 }
 
 /// Attention on the `gemm` crate (no AVX-512, or [`crate::matmul::CpuGemm::Gemm`]).
-fn attention_gemm(qkv: &[f32], mask: &[u32], batch: usize, t: usize, heads: usize, d: usize, ctx: &mut [f32]) {
+fn attention_gemm(qkv: &[f32], segs: Segs, heads: usize, d: usize, ctx: &mut [f32]) {
     let h = heads * d;
     let scale = 1.0 / (d as f32).sqrt();
     let ctx_ptr = SendPtr(ctx.as_mut_ptr());
-    assert_eq!(qkv.len(), batch * t * 3 * h);
-    assert_eq!(ctx.len(), batch * t * h);
-    (0..batch * heads).into_par_iter().for_each_init(Vec::<f32>::new, |scores, bh| {
+    (0..segs.segs.len() * heads).into_par_iter().for_each_init(Vec::<f32>::new, |scores, bh| {
         let (b, head) = (bh / heads, bh % heads);
-        let m = &mask[b * t..(b + 1) * t];
+        let (r0, t) = segs.segs[b];
+        if t == 0 {
+            return;
+        }
+        let m = segs.mask(b);
         // A row with no real token at all: HF's additive mask then weighs every key equally.
-        let all_masked = m.iter().all(|&v| v == 0);
+        let all_masked = m.is_some_and(|m| m.iter().all(|&v| v == 0));
         scores.resize(t * t, 0.0);
-        let q = qkv[b * t * 3 * h + head * d..].as_ptr();
-        let k = qkv[b * t * 3 * h + h + head * d..].as_ptr();
-        let v = qkv[b * t * 3 * h + 2 * h + head * d..].as_ptr();
-        // SAFETY: Q, K and V of (b, head) are t rows of d elements with row stride 3h inside qkv
-        // (b·t·3h + 2h + head·d + (t-1)·3h + d ≤ batch·t·3h, asserted above); scores is t×t.
+        let q = qkv[r0 * 3 * h + head * d..].as_ptr();
+        let k = qkv[r0 * 3 * h + h + head * d..].as_ptr();
+        let v = qkv[r0 * 3 * h + 2 * h + head * d..].as_ptr();
+        // SAFETY: Q, K and V of (sequence, head) are t rows of d elements with row stride 3h inside qkv
+        // (rows r0..r0+t lie inside the rows, asserted in `attention`); scores is t×t.
         unsafe {
             gemm_strided(t, t, d, scores.as_mut_ptr(), t as isize, false, q, 3 * h as isize, 1, k, 1, 3 * h as isize, false);
         }
         for row in scores.chunks_mut(t) {
-            for (s, &mv) in row.iter_mut().zip(m) {
-                *s = if mv != 0 || all_masked { *s * scale } else { f32::NEG_INFINITY };
+            match m {
+                Some(m) if !all_masked => {
+                    for (s, &mv) in row.iter_mut().zip(m) {
+                        *s = if mv != 0 { *s * scale } else { f32::NEG_INFINITY };
+                    }
+                }
+                _ => row.iter_mut().for_each(|s| *s *= scale),
             }
             ops::softmax_row(row);
         }
         let dst = ctx_ptr;
-        // SAFETY: this task alone writes ctx rows b·t..(b+1)·t, columns head·d..(head+1)·d (row stride h);
+        // SAFETY: this task alone writes ctx rows r0..r0+t, columns head·d..(head+1)·d (row stride h);
         // V is t×d with row stride 3h inside qkv; P is t×t.
         unsafe {
             gemm_strided(
-                t, d, t, dst.0.add(b * t * h + head * d), h as isize, false,
+                t, d, t, dst.0.add(r0 * h + head * d), h as isize, false,
                 scores.as_ptr(), t as isize, 1, v, 3 * h as isize, 1, false,
             );
         }
@@ -322,18 +364,62 @@ impl RobertaModel {
         input.check(&self.config)
     }
 
-    /// Runs the encoder; returns the last hidden state and, when asked, every hidden state.
+    /// Runs the encoder; returns the last hidden state and, when asked, every hidden state, `[batch, seq_len,
+    /// hidden]` each. A right-padded batch runs padding-free ([`Layout::Auto`]): only its real tokens are
+    /// computed, and padding positions come back as zeros (unspecified, as DESIGN.md says); other masks (left
+    /// padding, holes) run padded.
     pub fn forward(&self, input: &BatchInput, output_hidden_states: bool) -> Result<EncoderOutput> {
+        self.forward_with_layout(input, output_hidden_states, Layout::Auto)
+    }
+
+    /// [`RobertaModel::forward`] with the layout chosen ([`Layout::Padded`] computes every position, as before
+    /// padding-free existed; the tests compare the two).
+    pub fn forward_with_layout(&self, input: &BatchInput, output_hidden_states: bool, layout: Layout) -> Result<EncoderOutput> {
         self.check_input(input)?;
+        let plan = BatchPlan::new(input, layout)?;
+        let h = self.config.hidden_size;
+        let (last, hidden) = self.run_plan(input, &plan, output_hidden_states);
+        if plan.padded {
+            return Ok(EncoderOutput { last_hidden_state: last, hidden_states: hidden });
+        }
+        Ok(EncoderOutput {
+            last_hidden_state: plan.scatter(&last, h),
+            hidden_states: hidden.iter().map(|x| plan.scatter(x, h)).collect(),
+        })
+    }
+
+    /// The last hidden state of the real tokens only (a right-padded batch; other masks are an error), computed
+    /// padding-free: what the pipelines read.
+    pub fn forward_tokens(&self, input: &BatchInput) -> Result<TokenRows> {
+        self.check_input(input)?;
+        let plan = BatchPlan::new(input, Layout::Packed)?;
+        let (data, _) = self.run_plan(input, &plan, false);
+        Ok(TokenRows { data, offsets: plan.row_offsets(), width: self.config.hidden_size })
+    }
+
+    /// Runs every layer over the plan's rows (all positions when padded, the real tokens only when packed).
+    fn run_plan(&self, input: &BatchInput, plan: &BatchPlan, output_hidden_states: bool) -> (Vec<f32>, Vec<Vec<f32>>) {
         let c = &self.config;
-        let (h, f, t) = (c.hidden_size, c.intermediate_size, input.seq_len);
-        let rows = input.batch * t;
+        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let packed_ids: Vec<u32>;
+        let (ids, mask): (&[u32], Option<&[u32]>) = if plan.padded {
+            (input.input_ids, Some(input.attention_mask))
+        } else {
+            packed_ids = plan.ids.iter().map(|&v| v as u32).collect();
+            (&packed_ids, None)
+        };
+        let segs: Vec<(usize, usize)> = plan.offsets.windows(2).map(|w| (w[0] as usize, (w[1] - w[0]) as usize)).collect();
+        let rows = ids.len();
         let mut x = vec![0.0f32; rows * h];
         let mut hidden_states = Vec::new();
         if rows == 0 {
-            return Ok(EncoderOutput { last_hidden_state: x, hidden_states });
+            // no real token (every mask zero): each hidden state is all padding (zeros once scattered)
+            if output_hidden_states && input.batch * input.seq_len > 0 {
+                hidden_states = vec![Vec::new(); c.num_hidden_layers + 1];
+            }
+            return (x, hidden_states);
         }
-        self.emb.forward(input, c.pad_token_id, self.eps, &mut x);
+        self.emb.forward(ids, &segs, c.pad_token_id, self.eps, &mut x);
         if output_hidden_states {
             hidden_states.push(x.clone());
         }
@@ -348,21 +434,21 @@ impl RobertaModel {
         for (v, n) in [(&mut s.qkv, rows * 3 * h), (&mut s.ctx, rows * h), (&mut s.tmp, rows * h), (&mut s.inter, rows * f)] {
             v.resize(n, 0.0);
         }
+        let segs = Segs { segs: &segs, mask };
         for layer in &self.layers {
-            self.layer_forward(layer, input, &mut x, s);
+            self.layer_forward(layer, segs, rows, &mut x, s);
             if output_hidden_states {
                 hidden_states.push(x.clone());
             }
         }
-        Ok(EncoderOutput { last_hidden_state: x, hidden_states })
+        (x, hidden_states)
     }
 
-    fn layer_forward(&self, l: &Layer, input: &BatchInput, x: &mut [f32], s: &mut Scratch) {
+    fn layer_forward(&self, l: &Layer, segs: Segs, rows: usize, x: &mut [f32], s: &mut Scratch) {
         let c = &self.config;
         let h = c.hidden_size;
-        let rows = input.batch * input.seq_len;
         l.qkv.forward_into(x, rows, &mut s.qkv);
-        attention(&s.qkv, input.attention_mask, input.batch, input.seq_len, c.num_attention_heads, c.head_dim(), &mut s.ctx, self.packed);
+        attention(&s.qkv, segs, c.num_attention_heads, c.head_dim(), &mut s.ctx, self.packed);
         l.attn_out.forward_into(&s.ctx, rows, &mut s.tmp);
         ops::add_layer_norm_inplace(&mut s.tmp, x, h, &l.attn_ln_g, &l.attn_ln_b, self.eps);
         if self.act == Activation::Gelu {
@@ -407,12 +493,64 @@ mod tests {
             if batch > 2 {
                 mask[2 * t..3 * t].fill(0);
             }
+            let segs: Vec<(usize, usize)> = (0..batch).map(|b| (b * t, t)).collect();
+            let segs = Segs { segs: &segs, mask: Some(&mask) };
             let mut want = vec![0.0; batch * t * h];
-            attention_gemm(&qkv, &mask, batch, t, heads, d, &mut want);
+            attention_gemm(&qkv, segs, heads, d, &mut want);
             let mut got = vec![9.0; batch * t * h];
-            attention(&qkv, &mask, batch, t, heads, d, &mut got, crate::matmul::packed_path());
+            attention(&qkv, segs, heads, d, &mut got, crate::matmul::packed_path());
             let e = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(e < 1e-5, "{batch}×{t}, {heads}×{d}: {e}");
         }
+    }
+
+    /// Padding-free = padded: a batch of mixed lengths (1 to 70 tokens, one empty) through the tiny random
+    /// model gives the same hidden states at every real position, layer by layer, on both attention kernels;
+    /// the packed run's padding positions are zeros, and `forward_tokens` holds exactly the real rows.
+    #[test]
+    fn packed_equals_padded() {
+        let dir = std::env::temp_dir().join(format!("roberta-packed-{}", std::process::id()));
+        crate::random::write_random_model(&dir, crate::random::Shape::Tiny).unwrap();
+        let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+        let lens = [70usize, 1, 33, 0, 64, 5];
+        let t = 70;
+        let mut ids = vec![cfg.pad_token_id; lens.len() * t];
+        let mut mask = vec![0u32; lens.len() * t];
+        for (b, &n) in lens.iter().enumerate() {
+            for s in 0..n {
+                ids[b * t + s] = if s == 0 { cfg.bos_token_id } else { 5 + ((b * 131 + s * 17) % 900) as u32 };
+                mask[b * t + s] = 1;
+            }
+        }
+        // a real token whose id is the padding id: HF's position ids skip it
+        ids[2 * t + 10] = cfg.pad_token_id;
+        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: lens.len(), seq_len: t };
+        for gemm in [crate::matmul::CpuGemm::Auto, crate::matmul::CpuGemm::Gemm] {
+            let opts = CpuOptions { gemm, ..CpuOptions::default() };
+            let m = RobertaModel::load_dir_with(&cfg, &dir, &opts).unwrap();
+            let padded = m.forward_with_layout(&input, true, Layout::Padded).unwrap();
+            let packed = m.forward_with_layout(&input, true, Layout::Auto).unwrap();
+            let h = cfg.hidden_size;
+            assert_eq!(padded.hidden_states.len(), packed.hidden_states.len());
+            for (a, b) in padded.hidden_states.iter().zip(&packed.hidden_states).chain([(&padded.last_hidden_state, &packed.last_hidden_state)]) {
+                for (r, &mv) in mask.iter().enumerate() {
+                    let (x, y) = (&a[r * h..(r + 1) * h], &b[r * h..(r + 1) * h]);
+                    if mv == 1 {
+                        let e = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+                        assert!(e <= 1e-6, "{gemm:?}: row {r}: {e}");
+                    } else {
+                        assert!(y.iter().all(|&v| v == 0.0), "{gemm:?}: padding row {r} is computed");
+                    }
+                }
+            }
+            let rows = m.forward_tokens(&input).unwrap();
+            assert_eq!(rows.offsets, [0, 70, 71, 104, 104, 168, 173]);
+            for (b, &n) in lens.iter().enumerate() {
+                for s in 0..n {
+                    assert_eq!(rows.row(b, s), &packed.last_hidden_state[(b * t + s) * h..][..h]);
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
