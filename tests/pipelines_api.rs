@@ -101,3 +101,24 @@ fn pretokenizer_windows_never_cut_a_word() {
         assert!(!cut_start && !cut_end, "a cut word: {:?} in {e:?}", e.span(&long));
     }
 }
+
+/// A tied masked-LM decoder reads the CPU encoder's word embeddings (the model holds them once) and gives the
+/// logits of a decoder with its own packed copy.
+#[test]
+fn the_tied_decoder_shares_the_word_embeddings() {
+    use roberta_heads::Head;
+    let model = load("tiny-mlm");
+    let Some(Head::MaskedLm(shared)) = model.head() else { panic!("an MLM head") };
+    assert!(shared.shares_embeddings());
+    let dir = fixture("models/tiny-mlm");
+    let cfg = model.config().clone();
+    let w = roberta_checkpoint::ModelFiles::resolve(&dir).unwrap().open_weights().unwrap();
+    let Some(Head::MaskedLm(own)) = Head::from_architecture(&cfg, w.as_ref()).unwrap() else { panic!("an MLM head") };
+    assert!(!own.shares_embeddings());
+    let h = cfg.hidden_size;
+    let hidden: Vec<f32> = (0..5 * h).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02).collect();
+    let (a, b) = (shared.logits(&hidden, 5), own.logits(&hidden, 5));
+    assert_eq!(a.len(), 5 * cfg.vocab_size);
+    let e = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(e < 1e-4, "{e}");
+}

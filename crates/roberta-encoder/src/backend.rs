@@ -135,7 +135,16 @@ impl Encoder {
         }
     }
 
-    /// Which backend this is, for messages.
+    /// The CPU encoder's word embeddings, to share with a tied masked-LM decoder (None on CUDA, where they
+    /// live on the device).
+    pub fn word_embeddings(&self) -> Option<std::sync::Arc<Vec<f32>>> {
+        match self {
+            Encoder::Cpu(m) => Some(m.word_embeddings()),
+            Encoder::Cuda(_) => None,
+        }
+    }
+
+    /// Which backend this is, for messages: `cpu` or `cuda`.
     pub fn device_name(&self) -> &'static str {
         match self {
             Encoder::Cpu(_) => "cpu",

@@ -12,7 +12,8 @@ use roberta_checkpoint::{names, ModelFiles, TensorSource};
 
 /// `embeddings.*`: word + position + token-type(0), then LayerNorm.
 struct Embeddings {
-    word: Vec<f32>,
+    /// `[vocab, hidden]`, shared with a tied masked-LM decoder (see [`RobertaModel::word_embeddings`]).
+    word: std::sync::Arc<Vec<f32>>,
     position: Vec<f32>,
     token_type0: Vec<f32>,
     ln_g: Vec<f32>,
@@ -55,7 +56,7 @@ impl Embeddings {
             return Err(EncoderError::Input("type_vocab_size is 0".into()));
         }
         Ok(Embeddings {
-            word: src.read_f32(n::WORD, &[c.vocab_size, h])?,
+            word: std::sync::Arc::new(src.read_f32(n::WORD, &[c.vocab_size, h])?),
             position: src.read_f32(n::POSITION, &[c.max_position_embeddings, h])?,
             token_type0: tt[..h].to_vec(),
             ln_g: src.read_f32(n::LN_WEIGHT, &[h])?,
@@ -357,6 +358,12 @@ impl RobertaModel {
     /// [`RobertaModel::load_dir`] with the kernels `opts` choose.
     pub fn load_dir_with(config: &Config, dir: &std::path::Path, opts: &CpuOptions) -> Result<RobertaModel> {
         Self::load_with(config, ModelFiles::resolve(dir)?.open_weights()?.as_ref(), opts)
+    }
+
+    /// The word embeddings `[vocab, hidden]`, shared (not copied): a tied masked-LM decoder reads the same
+    /// matrix, so the model holds it once.
+    pub fn word_embeddings(&self) -> std::sync::Arc<Vec<f32>> {
+        self.emb.word.clone()
     }
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.

@@ -28,9 +28,19 @@ impl Head {
     /// Loads the head of `config.architectures[0]` from `src` (only the head's tensors are read); `None` for a
     /// bare encoder or an unknown class.
     pub fn from_architecture(cfg: &Config, w: &dyn TensorSource) -> Result<Option<Head>, EncoderError> {
+        Self::from_architecture_shared(cfg, w, None)
+    }
+
+    /// [`Head::from_architecture`], a tied masked-LM decoder reading the encoder's word embeddings `word`
+    /// ([`MlmHead::load_shared`]) instead of a second copy.
+    pub fn from_architecture_shared(
+        cfg: &Config,
+        w: &dyn TensorSource,
+        word: Option<std::sync::Arc<Vec<f32>>>,
+    ) -> Result<Option<Head>, EncoderError> {
         let arch = cfg.architectures.as_ref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
         Ok(Some(match arch.trim_start_matches("XLM").trim_start_matches("Camembert") {
-            a if a.ends_with("ForMaskedLM") => Head::MaskedLm(MlmHead::load(cfg, w)?),
+            a if a.ends_with("ForMaskedLM") => Head::MaskedLm(MlmHead::load_shared(cfg, w, word)?),
             a if a.ends_with("ForTokenClassification") => Head::TokenClassification(TokenClassificationHead::load(cfg, w)?),
             a if a.ends_with("ForSequenceClassification") => {
                 Head::SequenceClassification(SequenceClassificationHead::load(cfg, w)?)

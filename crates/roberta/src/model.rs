@@ -70,7 +70,8 @@ impl Model {
         let weights = ModelFiles::resolve(dir)?.open_weights()?;
         let encoder_opts = EncoderOptions { cpu: opts.cpu, cuda: opts.cuda.clone() };
         let encoder = Encoder::load_with(&config, weights.as_ref(), opts.device, &encoder_opts)?;
-        let head = Head::from_architecture(&config, weights.as_ref())?;
+        // a tied MLM decoder reads the CPU encoder's word embeddings: the model holds them once
+        let head = Head::from_architecture_shared(&config, weights.as_ref(), encoder.word_embeddings())?;
         if let Some(t) = &tokenizer {
             if t.vocab_size() > config.vocab_size {
                 return Err(Error::Model(format!(
