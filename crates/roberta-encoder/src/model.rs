@@ -1,7 +1,8 @@
 //! The RoBERTa encoder on the CPU in f32 (HF `RobertaModel` without the pooler): embeddings, then per layer
 //! the fused QKV projection, masked softmax attention (the packed AVX-512 kernel, or the `gemm` crate), the
 //! output projection + residual + LayerNorm, the FFN + residual + LayerNorm. Loaded from any
-//! [`TensorSource`], tensor by tensor.
+//! [`TensorSource`], tensor by tensor. A right-padded batch runs padding-free: only its real tokens are rows,
+//! and attention runs per sequence over its own rows; other masks run padded (see [`Layout`]).
 use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
