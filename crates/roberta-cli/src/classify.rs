@@ -1,9 +1,8 @@
 //! `roberta classify --model DIR [--top-k K]`: `{"text"}` or `{"text","text_pair"}` (cross-encoders, NLI) →
 //! the record with `"labels":[{"label","score"}]`, sorted by score (every label unless `--top-k`).
-use crate::io::{kind, str_field, Fields, IoArgs};
+use crate::io::{text_and_pair, IoArgs};
 use crate::pipeline::{run_texts, stream, ModelArgs};
 use roberta::Classifier;
-use serde_json::Value;
 use std::process::ExitCode;
 
 /// Arguments of `roberta classify`.
@@ -18,19 +17,6 @@ pub struct Args {
     pub io: IoArgs,
 }
 
-/// A record's text and, when it has a non-empty `text_pair`, its pair (an empty one is no pair, as transformers
-/// reads `{"text", "text_pair": ""}`).
-fn pair_of(rec: &Fields, line: usize) -> Result<(String, Option<String>), String> {
-    let text = str_field(rec, "text", line)?;
-    let pair = match rec.get("text_pair").map_err(|e| format!("line {line}: {e}"))? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(p)) if p.is_empty() => None,
-        Some(Value::String(p)) => Some(p),
-        Some(v) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(&v))),
-    };
-    Ok((text, pair))
-}
-
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     a.io.check()?;
@@ -38,7 +24,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         return Err("--top-k must be at least 1".into());
     }
     let cls = Classifier::new(a.model.load()?, a.top_k)?;
-    stream(&a.io, "classify", a.model.batch_size * 4, pair_of, |recs| {
+    stream(&a.io, "classify", a.model.batch_size * 4, text_and_pair, |recs| {
         let pairs: Vec<(&str, Option<&str>)> = recs.iter().map(|(t, p)| (t.as_str(), p.as_deref())).collect();
         run_texts(cls.run_pairs(&pairs), "labels")
     })

@@ -183,12 +183,7 @@ impl IoArgs {
             return Ok(Box::new(std::iter::once(Record { line: 1, value: Ok(Fields::text(t)) })));
         }
         let reader: Box<dyn Read> = match &self.input {
-            Some(p) => {
-                if p.is_dir() {
-                    return Err(format!("--input {} is a directory, not a file", p.display()).into());
-                }
-                Box::new(File::open(p).map_err(|e| format!("cannot open input {}: {e}", p.display()))?)
-            }
+            Some(p) => Box::new(File::open(p).map_err(|e| format!("cannot open input {}: {e}", p.display()))?),
             None => Box::new(std::io::stdin()),
         };
         let lines = Lines { reader: BufReader::with_capacity(1 << 16, reader), line: 0, offset: 0, buf: Vec::new() };
@@ -487,4 +482,17 @@ pub fn str_field(v: &Fields, key: &str, line: usize) -> std::result::Result<Stri
         None => Err(format!("line {line}: missing string field \"{key}\" (records look like {{\"{key}\": \"...\"}})")),
         Some(other) => Err(format!("line {line}: field \"{key}\" must be a string, got {}", kind(&other))),
     }
+}
+
+/// A record's `text` and, when it has a non-empty `text_pair`, its pair (an empty one is no pair, as transformers
+/// reads `{"text", "text_pair": ""}`: Python truthiness).
+pub fn text_and_pair(rec: &Fields, line: usize) -> std::result::Result<(String, Option<String>), String> {
+    let text = str_field(rec, "text", line)?;
+    let pair = match rec.get("text_pair").map_err(|e| format!("line {line}: {e}"))? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.is_empty() => None,
+        Some(Value::String(p)) => Some(p),
+        Some(v) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(&v))),
+    };
+    Ok((text, pair))
 }

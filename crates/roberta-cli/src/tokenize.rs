@@ -1,7 +1,7 @@
 //! `roberta tokenize --tokenizer DIR`: records through the tokenizer. Input records `{"text"}`,
 //! `{"text","text_pair"}` or (with `--split-words`) `{"words":[..]}`; output: the record plus `input_ids` and
 //! `offsets` (character offsets), and `word_ids` for pre-split words.
-use crate::io::{kind, raw, str_field, Fields, IoArgs};
+use crate::io::{raw, text_and_pair, Fields, IoArgs};
 use crate::pipeline::{stream, Added};
 use roberta::Output;
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
@@ -45,14 +45,8 @@ fn read(v: &Fields, split_words: bool, line: usize) -> Result<Job, String> {
             .collect::<Result<_, _>>()?;
         return Ok(Job::Words(words));
     }
-    let text = str_field(v, "text", line)?;
-    Ok(match v.get("text_pair").map_err(|e| format!("line {line}: {e}"))? {
-        // transformers treats an empty text_pair as no pair (Python truthiness)
-        None | Some(Value::Null) => Job::Text(text, None),
-        Some(Value::String(p)) if p.is_empty() => Job::Text(text, None),
-        Some(Value::String(p)) => Job::Text(text, Some(p)),
-        Some(other) => return Err(format!("line {line}: field \"text_pair\" must be a string, got {}", kind(&other))),
-    })
+    let (text, pair) = text_and_pair(v, line)?;
+    Ok(Job::Text(text, pair))
 }
 
 fn encode(tok: &Tokenizer, job: &Job, opts: &EncodeOptions) -> Result<Output<Added>, String> {
