@@ -2,27 +2,14 @@
 //! vocabulary, single-thread and batched, against the `tokenizers` crate on the same text in the same run.
 //! Both give character offsets (as HF's Python API does); the outputs are checked equal before timing.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use roberta_tokenizer::{EncodeOptions, Input, Padding, Tokenizer};
-use std::path::PathBuf;
+use roberta_tokenizer::{EncodeOptions, Input, Padding};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-fn docs() -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures().join("corpora/pharmaconer/train_docs.jsonl")).expect("corpus");
-    text.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["text"].as_str().expect("text").to_string())
-        .collect()
-}
+#[path = "tokenizer_common.rs"]
+mod common;
 
 fn bench(c: &mut Criterion) {
-    let dir = fixtures().join("tokenizers/roberta-bne");
-    let ours = Tokenizer::from_dir(&dir).expect("ours");
-    let mut peer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("peer");
-    peer.with_truncation(None).expect("no truncation");
-    peer.with_padding(None);
-    let docs = docs();
+    let (ours, peer) = common::roberta_bne();
+    let docs = common::pharmaconer_docs();
     let bytes: usize = docs.iter().map(String::len).sum();
     for d in &docs {
         let a = ours.encode(d);

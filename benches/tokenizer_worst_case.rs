@@ -5,13 +5,10 @@
 //! `tokenizers` crate on the same input in the same run. Outputs (ids and character offsets) are checked equal
 //! before timing.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use roberta_tokenizer::Tokenizer;
-use std::path::PathBuf;
 use std::time::Duration;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+#[path = "tokenizer_common.rs"]
+mod common;
 
 fn base64(n: usize) -> String {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -25,21 +22,8 @@ fn base64(n: usize) -> String {
         .collect()
 }
 
-fn pharmaconer() -> String {
-    let text = std::fs::read_to_string(fixtures().join("corpora/pharmaconer/train_docs.jsonl")).expect("corpus");
-    let docs: Vec<String> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["text"].as_str().expect("text").to_string())
-        .collect();
-    docs.join("\n")
-}
-
 fn bench(c: &mut Criterion) {
-    let dir = fixtures().join("tokenizers/roberta-bne");
-    let ours = Tokenizer::from_dir(&dir).expect("ours");
-    let mut peer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("peer");
-    peer.with_truncation(None).expect("no truncation");
-    peer.with_padding(None);
+    let (ours, peer) = common::roberta_bne();
     let inputs: Vec<(&str, String)> = vec![
         ("a x 200000", "a".repeat(200_000)),
         ("ab x 100000", "ab".repeat(100_000)),
@@ -49,7 +33,7 @@ fn bench(c: &mut Criterion) {
         ("150 KB base64", base64(150_000)),
         ("!? x 100000 (punctuation run)", "!?".repeat(100_000)),
         ("<mask> fiebre<s> x 20000 (special tokens)", "<mask> fiebre<s>".repeat(20_000)),
-        ("PharmaCoNER 1 MB", pharmaconer()),
+        ("PharmaCoNER 1 MB", common::pharmaconer_docs().join("\n")),
     ];
     for (name, t) in &inputs {
         let a = ours.encode(t);
