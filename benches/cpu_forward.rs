@@ -15,7 +15,7 @@ fn model() -> RobertaModel {
     }
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
     // ROBERTA_CPU_GEMM=gemm / ROBERTA_ROW_BLOCK as the runner maps them (the library reads no environment itself)
-    RobertaModel::load_dir_with(&cfg, &dir, &roberta_encoder::CpuOptions::from_env()).unwrap()
+    RobertaModel::load_dir_with(&cfg, &dir, &roberta_encoder::CpuOptions::from_env().unwrap()).unwrap()
 }
 
 /// FLOPs of one forward: 2·params·tokens for the projections and FFN, plus QKᵀ and PV.

@@ -259,7 +259,7 @@ fn a_tiny_memory_limit_splits_batches_without_changing_results() {
 #[test]
 fn cpu_gemm_path_is_a_load_option() {
     let load = |gemm| {
-        let opts = roberta::LoadOptions { cpu: roberta::CpuOptions { gemm, row_block: Some(16) }, ..Default::default() };
+        let opts = roberta::LoadOptions { cpu: roberta::CpuOptions { gemm, row_block: Some(16), ..Default::default() }, ..Default::default() };
         Model::load_with(fixture("models/tiny-cls"), &opts).unwrap()
     };
     let texts = [FILLER, TAIL];

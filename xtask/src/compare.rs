@@ -83,7 +83,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     }
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
     // tensor by tensor from the file: peak memory is the model plus one batch (benches/RESULTS.md)
-    let model = RobertaModel::load_dir_with(&cfg, &model_dir, &roberta_encoder::CpuOptions::from_env())?;
+    let model = RobertaModel::load_dir_with(&cfg, &model_dir, &roberta_encoder::CpuOptions::from_env()?)?;
     roberta_cli::pipeline::report_device("cpu");
 
     // The same deterministic batch for both: <s> random ids </s>, no padding.

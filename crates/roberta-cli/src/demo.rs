@@ -41,7 +41,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     writeln!(so, "roberta-rs demo — small Spanish clinical RoBERTa models trained on PharmaCoNER text (tests/fixtures).")?;
     writeln!(so, "They are tiny (4 layers, hidden 128): they exist to exercise the real code, so expect weak answers.\n")?;
 
-    let opts = crate::pipeline::load_options(device);
+    let opts = crate::pipeline::load_options(device, roberta::CpuDType::F32)?;
     let fixtures = fixtures()?;
     let mlm = Model::load_with(fixtures.join("tiny-mlm"), &opts)?;
     crate::pipeline::report_device(&mlm.device_description());

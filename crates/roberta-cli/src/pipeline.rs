@@ -3,7 +3,7 @@
 //! (all fields, in their order) with the command's fields added (`entities`, `labels`...; an input field of the
 //! same name is replaced), and `warning` when the text was cut; warnings also go to stderr and the summary.
 use crate::io::{error_record, raw, str_field, Fields, IoArgs, Record};
-use roberta::{CpuOptions, CudaOptions, Device, LoadOptions, Model, Output};
+use roberta::{CpuDType, CpuOptions, CudaOptions, Device, LoadOptions, Model, Output};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -22,6 +22,16 @@ pub struct ModelArgs {
     /// Sequences per forward pass (at least 1).
     #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     pub batch_size: usize,
+    /// What the CPU encoder's linear layers compute in: f32 (the reference, within 1e-4 of HF) or int8
+    /// (weights per output channel, activations per row, VNNI where the CPU has it; ~2× faster, PharmaCoNER
+    /// F1 within 0.005: benches/RESULTS.md). bf16 is refused (not implemented).
+    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+    pub dtype: CpuDType,
+}
+
+/// Parses `--dtype`.
+pub fn parse_dtype(s: &str) -> Result<CpuDType, String> {
+    s.parse()
 }
 
 impl ModelArgs {
@@ -33,7 +43,7 @@ impl ModelArgs {
     /// Loads the model and says on stderr where it runs: one line `device: <description>` (`device: cpu`,
     /// `device: cuda:0 NVIDIA H200 (sm_90)`, `device: emulated sm_90`), whatever `--device` was, `auto` included.
     pub fn load(&self) -> crate::Result<Model> {
-        let m = Model::load_with(&self.model, &LoadOptions { batch_size: self.batch_size, ..load_options(self.device()?) })?;
+        let m = Model::load_with(&self.model, &LoadOptions { batch_size: self.batch_size, ..load_options(self.device()?, self.dtype)? })?;
         report_device(&m.device_description());
         Ok(m)
     }
@@ -53,18 +63,19 @@ pub fn strs(t: &[String]) -> Vec<&str> {
     t.iter().map(String::as_str).collect()
 }
 
-/// The load options of a command: `device`, and what the environment says — `ROBERTA_MEMORY_LIMIT` (bytes),
-/// `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate instead of the AVX-512 kernels), `ROBERTA_ROW_BLOCK` (rows per
-/// task, for tuning), `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
+/// The load options of a command: `device`, `dtype`, and what the environment says — `ROBERTA_MEMORY_LIMIT`
+/// (bytes), `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate instead of the AVX-512 kernels), `ROBERTA_ROW_BLOCK` (rows
+/// per task, for tuning), `ROBERTA_INT8_KERNEL` (force an int8 kernel: avx512vnni, avxvnni, avx2, portable),
+/// `ROBERTA_CUDA_GRAPHS=0` (no CUDA graphs), `ROBERTA_CUBIN_DIR` (prebuilt cubins), `ROBERTA_CUDA_INCLUDE`
 /// (':'-separated NVRTC include folders), through the options' `from_env`, which only binaries call.
-pub fn load_options(device: Device) -> LoadOptions {
-    LoadOptions {
+pub fn load_options(device: Device, dtype: CpuDType) -> crate::Result<LoadOptions> {
+    Ok(LoadOptions {
         device,
         memory_limit_bytes: std::env::var("ROBERTA_MEMORY_LIMIT").ok().and_then(|v| v.trim().parse().ok()),
-        cpu: CpuOptions::from_env(),
+        cpu: CpuOptions { dtype, ..CpuOptions::from_env()? },
         cuda: CudaOptions::from_env(),
         ..LoadOptions::default()
-    }
+    })
 }
 
 /// The one `device: <description>` line on stderr that every command using a device prints after loading its

@@ -60,6 +60,21 @@ impl Encoder {
     /// [`Encoder::load`] with each backend's options.
     pub fn load_with(config: &Config, src: &dyn TensorSource, device: Device, opts: &EncoderOptions) -> Result<Encoder> {
         let (cpu, cuda) = (&opts.cpu, &opts.cuda);
+        if cpu.dtype != crate::matmul::CpuDType::F32 {
+            match device {
+                Device::Cuda => {
+                    return Err(crate::EncoderError::Options(format!(
+                        "dtype {} runs on the CPU only (the CUDA encoder computes in f16): use --device cpu or drop --dtype",
+                        cpu.dtype.name()
+                    )))
+                }
+                Device::Auto => {
+                    log::info!("device auto: using the CPU (dtype {} runs on the CPU only)", cpu.dtype.name());
+                    return Ok(Encoder::Cpu(RobertaModel::load_with(config, src, cpu)?));
+                }
+                Device::Cpu => {}
+            }
+        }
         match device {
             Device::Cpu => Ok(Encoder::Cpu(RobertaModel::load_with(config, src, cpu)?)),
             Device::Cuda => Ok(Encoder::Cuda(CudaModel::load_with(config, src, cuda)?)),
@@ -130,14 +145,14 @@ impl Encoder {
     /// (`cuda:0 NVIDIA H200 (sm_90)`, `emulated sm_90`).
     pub fn device_description(&self) -> String {
         match self {
-            Encoder::Cpu(_) => "cpu".into(),
+            Encoder::Cpu(m) => format!("cpu, {}", m.dtype_description()),
             Encoder::Cuda(m) => m.describe(),
         }
     }
 
     /// The CPU encoder's word embeddings, to share with a tied masked-LM decoder (None on CUDA, where they
     /// live on the device).
-    pub fn word_embeddings(&self) -> Option<std::sync::Arc<Vec<f32>>> {
+    pub fn word_embeddings(&self) -> Option<crate::model::WordEmbeddings> {
         match self {
             Encoder::Cpu(m) => Some(m.word_embeddings()),
             Encoder::Cuda(_) => None,

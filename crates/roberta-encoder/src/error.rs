@@ -16,6 +16,9 @@ pub enum EncoderError {
     /// A config value this implementation does not support (rather than a wrong answer).
     #[error("{path}: unsupported {key} = {value:?} ({supported})")]
     Unsupported { path: PathBuf, key: &'static str, value: String, supported: &'static str },
+    /// Load options this CPU or backend cannot honour (an int8 kernel the CPU lacks, int8 on CUDA).
+    #[error("{0}")]
+    Options(String),
     /// A forward input that the model cannot take.
     #[error("bad input: {0}")]
     Input(String),

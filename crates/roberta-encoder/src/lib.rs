@@ -10,6 +10,7 @@ pub mod error;
 pub mod matmul;
 pub mod model;
 pub mod ops;
+pub mod qmatmul;
 pub mod random;
 
 pub use backend::{Device, Encoder, EncoderOptions};
@@ -18,6 +19,7 @@ pub use config::{Activation, Config};
 pub use cuda::{CudaModel, CudaOptions, ForwardStats};
 pub use roberta_gpu::GpuOptions;
 pub use error::{CheckpointError, EncoderError};
-pub use matmul::{CpuGemm, CpuOptions};
-pub use model::RobertaModel;
+pub use matmul::{CpuDType, CpuGemm, CpuOptions};
+pub use qmatmul::Int8Kernel;
+pub use model::{RobertaModel, WordEmbeddings};
 pub use roberta_checkpoint::{DType, Tensor, TensorSource, Weights};

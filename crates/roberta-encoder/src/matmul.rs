@@ -16,6 +16,7 @@
 //!    scalar strided stores: 255–267 → 300–313 GFLOP/s wall for the four shapes at 1024 rows (weights hot).
 //!    Tried and not kept: K block 1536, row blocks 128/171/512, an extra L2 prefetch of the weight panel.
 use crate::ops;
+use crate::qmatmul::{Int8Kernel, QLinear};
 use rayon::prelude::*;
 
 /// Width of one packed weight panel (two 16-lane vectors).
@@ -53,6 +54,8 @@ pub struct PackedLinear {
     /// The bias (or zeros) padded to whole panels: the packed path's first-K-block starting values.
     bias_padded: Vec<f32>,
     raw: Vec<f32>,
+    /// `Some`: int8 weights ([`CpuDType::Int8`]); `packed` and `raw` are then empty.
+    q: Option<QLinear>,
     /// Rows per task when whole row blocks are split across threads.
     row_block: usize,
 }
@@ -79,28 +82,111 @@ pub enum CpuGemm {
     Gemm,
 }
 
-/// How the CPU encoder computes (the runner maps `ROBERTA_CPU_GEMM=gemm` and `ROBERTA_ROW_BLOCK` here).
+/// What the CPU encoder's linear layers compute in (`--dtype`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CpuDType {
+    /// f32 weights and arithmetic (within 1e-4 of HF).
+    #[default]
+    F32,
+    /// int8 weights (per output channel) and activations (per row), exact i32 sums, f32 everywhere else
+    /// ([`crate::qmatmul`]).
+    Int8,
+}
+
+impl CpuDType {
+    /// The name `--dtype` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuDType::F32 => "f32",
+            CpuDType::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for CpuDType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(CpuDType::F32),
+            "int8" | "qint8" => Ok(CpuDType::Int8),
+            "bf16" | "bfloat16" => Err(bf16_refusal()),
+            _ => Err(format!("unknown dtype {s:?} (f32 or int8)")),
+        }
+    }
+}
+
+/// Why `--dtype bf16` is refused on this CPU.
+fn bf16_refusal() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let has = std::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    let has = false;
+    if has {
+        "dtype bf16 is not implemented on the CPU yet (this CPU has AVX512_BF16): use int8 or f32".into()
+    } else {
+        "dtype bf16 needs AVX512_BF16, which this CPU lacks (bf16 is not emulated): use int8 or f32".into()
+    }
+}
+
+/// How the CPU encoder computes (the runner maps `ROBERTA_CPU_GEMM=gemm`, `ROBERTA_ROW_BLOCK` and
+/// `ROBERTA_INT8_KERNEL` here, and `--dtype` to `dtype`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuOptions {
-    /// The GEMM.
+    /// The GEMM (f32).
     pub gemm: CpuGemm,
     /// Rows per task when whole row blocks are split across threads (None: 256, the measured best); for tuning.
     pub row_block: Option<usize>,
+    /// f32 or int8 linear layers.
+    pub dtype: CpuDType,
+    /// The int8 kernel (None: the fastest this CPU has, [`Int8Kernel::best`]); forced in tests.
+    pub int8_kernel: Option<Int8Kernel>,
 }
 
 impl CpuOptions {
-    /// The options the environment names: `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate) and `ROBERTA_ROW_BLOCK`.
-    /// For binaries only (the runner, benches): the libraries never call it.
-    pub fn from_env() -> CpuOptions {
-        CpuOptions {
+    /// The options the environment names: `ROBERTA_CPU_GEMM=gemm` (the `gemm` crate), `ROBERTA_ROW_BLOCK` and
+    /// `ROBERTA_INT8_KERNEL=avx512vnni|avxvnni|avx2|portable`. For binaries only (the runner, benches): the
+    /// libraries never call it. An unknown kernel name is an error.
+    pub fn from_env() -> Result<CpuOptions, String> {
+        let int8_kernel = match std::env::var("ROBERTA_INT8_KERNEL") {
+            Ok(v) if !v.is_empty() => Some(v.parse::<Int8Kernel>().map_err(|e| format!("ROBERTA_INT8_KERNEL: {e}"))?),
+            _ => None,
+        };
+        Ok(CpuOptions {
             gemm: if std::env::var("ROBERTA_CPU_GEMM").is_ok_and(|v| v == "gemm") { CpuGemm::Gemm } else { CpuGemm::Auto },
             row_block: std::env::var("ROBERTA_ROW_BLOCK").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0),
-        }
+            dtype: CpuDType::F32,
+            int8_kernel,
+        })
     }
 
     /// Whether these options run the packed AVX-512 kernels on this CPU.
     pub fn packed(&self) -> bool {
         self.gemm == CpuGemm::Auto && packed_path()
+    }
+
+    /// The int8 kernel these options run.
+    pub fn int8_kernel(&self) -> Int8Kernel {
+        self.int8_kernel.unwrap_or_else(Int8Kernel::best)
+    }
+
+    /// Checks that this CPU can run these options: a forced int8 kernel it lacks is an error naming it.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(k) = self.int8_kernel.filter(|k| !k.available()) {
+            return Err(format!(
+                "int8 kernel {} is not available on this CPU (available: {})",
+                k.name(),
+                Int8Kernel::ALL.into_iter().filter(|k| k.available()).map(Int8Kernel::name).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// A description for messages: `f32`, or `int8 (avx512vnni)`.
+    pub fn describe(&self) -> String {
+        match self.dtype {
+            CpuDType::F32 => "f32".into(),
+            CpuDType::Int8 => format!("int8 ({})", self.int8_kernel().name()),
+        }
     }
 }
 
@@ -121,6 +207,11 @@ impl PackedLinear {
     pub fn with_options(w: Vec<f32>, out: usize, bias: Option<Vec<f32>>, opts: &CpuOptions) -> PackedLinear {
         let inp = w.len().checked_div(out).unwrap_or(0);
         assert_eq!(w.len(), out * inp);
+        let row_block = opts.row_block.filter(|&v| v > 0).unwrap_or(MC);
+        if opts.dtype == CpuDType::Int8 {
+            let q = QLinear::new(&w, out, bias.as_deref(), opts.int8_kernel());
+            return PackedLinear { out, inp, bias, packed: None, bias_padded: Vec::new(), raw: Vec::new(), q: Some(q), row_block };
+        }
         let packed = (opts.packed() && inp > 0).then(|| {
             let panels = out.div_ceil(NR);
             let mut p = vec![0.0f32; panels * inp * NR];
@@ -137,8 +228,16 @@ impl PackedLinear {
         let raw = if packed.is_some() { Vec::new() } else { w };
         let mut bias_padded = bias.clone().unwrap_or_default();
         bias_padded.resize(out.div_ceil(NR) * NR, 0.0);
-        let row_block = opts.row_block.filter(|&v| v > 0).unwrap_or(MC);
-        PackedLinear { out, inp, bias, packed, bias_padded, raw, row_block }
+        PackedLinear { out, inp, bias, packed, bias_padded, raw, q: None, row_block }
+    }
+
+    /// Bytes of weights held (packed or quantized), for memory reports.
+    pub fn weight_bytes(&self) -> usize {
+        match (&self.q, &self.packed) {
+            (Some(q), _) => q.bytes(),
+            (None, Some(p)) => 4 * (p.len() + self.bias_padded.len()),
+            (None, None) => 4 * (self.raw.len() + self.bias.as_ref().map_or(0, Vec::len)),
+        }
     }
 
     /// `dst[rows, out] = x[rows, in] · Wᵀ + b`.
@@ -154,6 +253,13 @@ impl PackedLinear {
     #[cfg_attr(not(roberta_avx512), allow(unused_variables, unreachable_code))]
     fn forward_with(&self, x: &[f32], rows: usize, dst: &mut [f32], epilogue: Epilogue) {
         let gelu = epilogue == Epilogue::BiasGelu;
+        if let Some(q) = &self.q {
+            q.forward_into(x, rows, dst);
+            if gelu {
+                ops::gelu_inplace(dst);
+            }
+            return;
+        }
         let Some(p) = &self.packed else {
             ops::linear_into(x, rows, &self.raw, self.out, self.bias.as_deref(), dst);
             if gelu {

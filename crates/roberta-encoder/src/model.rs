@@ -6,15 +6,36 @@
 use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
 use crate::config::{Activation, Config};
 use crate::error::{EncoderError, Result};
-use crate::matmul::{CpuOptions, PackedLinear};
+use crate::matmul::{CpuDType, CpuOptions, PackedLinear};
+use crate::qmatmul::QLinear;
 use crate::ops::{self, gemm_strided};
 use rayon::prelude::*;
 use roberta_checkpoint::{names, ModelFiles, TensorSource};
 
+/// The word embeddings `[vocab, hidden]`, shared with a tied masked-LM decoder ([`RobertaModel::word_embeddings`]):
+/// f32, or in int8 models quantized per row (one scale per token, which is per output channel of the tied
+/// decoder), so that the decoder is an int8 GEMM on the same bytes and the table takes a quarter of the memory.
+#[derive(Clone)]
+pub enum WordEmbeddings {
+    /// f32, row-major.
+    F32(std::sync::Arc<Vec<f32>>),
+    /// int8, per-row scales, in the int8 GEMM's packed layout.
+    Int8(std::sync::Arc<QLinear>),
+}
+
+impl WordEmbeddings {
+    /// Rows (the vocabulary).
+    pub fn rows(&self, width: usize) -> usize {
+        match self {
+            WordEmbeddings::F32(w) => w.len().checked_div(width).unwrap_or(0),
+            WordEmbeddings::Int8(q) => q.out,
+        }
+    }
+}
+
 /// `embeddings.*`: word + position + token-type(0), then LayerNorm.
 struct Embeddings {
-    /// `[vocab, hidden]`, shared with a tied masked-LM decoder (see [`RobertaModel::word_embeddings`]).
-    word: std::sync::Arc<Vec<f32>>,
+    word: WordEmbeddings,
     position: Vec<f32>,
     token_type0: Vec<f32>,
     ln_g: Vec<f32>,
@@ -43,21 +64,28 @@ pub struct RobertaModel {
     eps: f32,
     /// The packed AVX-512 kernels ([`CpuOptions::packed`]), for the attention as for the linear layers.
     packed: bool,
+    /// [`CpuOptions::describe`] of the options it was loaded with.
+    dtype: String,
     /// The scratch buffers of the last forward, kept for the next one (no allocation, no page faults on
     /// fresh pages per call); a concurrent forward allocates its own.
     scratch: std::sync::Mutex<Scratch>,
 }
 
 impl Embeddings {
-    fn load(c: &Config, src: &dyn TensorSource) -> Result<Self> {
+    fn load(c: &Config, src: &dyn TensorSource, opts: &CpuOptions) -> Result<Self> {
         use names::embeddings as n;
         let h = c.hidden_size;
+        let word = src.read_f32(n::WORD, &[c.vocab_size, h])?;
+        let word = match opts.dtype {
+            CpuDType::F32 => WordEmbeddings::F32(std::sync::Arc::new(word)),
+            CpuDType::Int8 => WordEmbeddings::Int8(std::sync::Arc::new(QLinear::new(&word, c.vocab_size, None, opts.int8_kernel()))),
+        };
         let tt = src.read_f32(n::TOKEN_TYPE, &[c.type_vocab_size, h])?;
         if c.type_vocab_size == 0 {
             return Err(EncoderError::Input("type_vocab_size is 0".into()));
         }
         Ok(Embeddings {
-            word: std::sync::Arc::new(src.read_f32(n::WORD, &[c.vocab_size, h])?),
+            word,
             position: src.read_f32(n::POSITION, &[c.max_position_embeddings, h])?,
             token_type0: tt[..h].to_vec(),
             ln_g: src.read_f32(n::LN_WEIGHT, &[h])?,
@@ -83,6 +111,7 @@ impl Embeddings {
         }
         parts.into_par_iter().for_each(|(r0, rows)| {
             let mut count = 0usize;
+            let mut dequantized = Vec::new();
             for (s, r) in rows.chunks_mut(h).enumerate() {
                 let id = ids[r0 + s];
                 let pid = if id != pad {
@@ -91,7 +120,14 @@ impl Embeddings {
                 } else {
                     pad as usize
                 };
-                let we = &self.word[id as usize * h..][..h];
+                let we: &[f32] = match &self.word {
+                    WordEmbeddings::F32(w) => &w[id as usize * h..][..h],
+                    WordEmbeddings::Int8(q) => {
+                        dequantized.resize(h, 0.0);
+                        q.row_into(id as usize, &mut dequantized);
+                        &dequantized
+                    }
+                };
                 let pe = &self.position[pid * h..][..h];
                 for i in 0..h {
                     r[i] = we[i] + pe[i] + self.token_type0[i];
@@ -338,7 +374,8 @@ impl RobertaModel {
     /// [`RobertaModel::load`] with the kernels `opts` choose.
     pub fn load_with(config: &Config, src: &dyn TensorSource, opts: &CpuOptions) -> Result<RobertaModel> {
         config.validate(src.path())?;
-        let emb = Embeddings::load(config, src)?;
+        opts.check().map_err(EncoderError::Options)?;
+        let emb = Embeddings::load(config, src, opts)?;
         let layers = (0..config.num_hidden_layers).map(|i| Layer::load(config, src, i, opts)).collect::<Result<_>>()?;
         Ok(RobertaModel {
             config: config.clone(),
@@ -347,6 +384,7 @@ impl RobertaModel {
             act: config.activation()?,
             eps: config.layer_norm_eps as f32,
             packed: opts.packed(),
+            dtype: opts.describe(),
             scratch: Default::default(),
         })
     }
@@ -363,8 +401,13 @@ impl RobertaModel {
 
     /// The word embeddings `[vocab, hidden]`, shared (not copied): a tied masked-LM decoder reads the same
     /// matrix, so the model holds it once.
-    pub fn word_embeddings(&self) -> std::sync::Arc<Vec<f32>> {
+    pub fn word_embeddings(&self) -> WordEmbeddings {
         self.emb.word.clone()
+    }
+
+    /// What the linear layers compute in, for messages: `f32`, or `int8 (avx512vnni)`.
+    pub fn dtype_description(&self) -> String {
+        self.dtype.clone()
     }
 
     /// Checks a batch: lengths, the position limit (512 for RoBERTa-base), ids inside the vocabulary.

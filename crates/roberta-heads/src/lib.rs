@@ -36,7 +36,7 @@ impl Head {
     pub fn from_architecture_shared(
         cfg: &Config,
         w: &dyn TensorSource,
-        word: Option<std::sync::Arc<Vec<f32>>>,
+        word: Option<roberta_encoder::WordEmbeddings>,
     ) -> Result<Option<Head>, EncoderError> {
         let arch = cfg.architectures.as_ref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
         Ok(Some(match arch.trim_start_matches("XLM").trim_start_matches("Camembert") {

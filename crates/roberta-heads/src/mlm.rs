@@ -4,13 +4,12 @@
 //! otherwise it is loaded and packed.
 use roberta_checkpoint::names::lm_head as n;
 use roberta_encoder::matmul::PackedLinear;
-use roberta_encoder::{ops, Config, EncoderError, TensorSource};
-use std::sync::Arc;
+use roberta_encoder::{ops, Config, EncoderError, TensorSource, WordEmbeddings};
 
 /// The decoder's weight: its own packed copy, or the encoder's word embeddings shared.
 enum Decoder {
     Packed(PackedLinear),
-    Shared { word: Arc<Vec<f32>>, bias: Vec<f32>, vocab: usize },
+    Shared { word: WordEmbeddings, bias: Vec<f32>, vocab: usize },
 }
 
 /// The masked-LM head (HF `RobertaLMHead`).
@@ -29,14 +28,14 @@ impl MlmHead {
         Self::load_shared(cfg, src, None)
     }
 
-    /// [`MlmHead::load`], a tied decoder reading `word` (the encoder's word embeddings `[vocab, hidden]`)
-    /// instead of a copy of its own.
-    pub fn load_shared(cfg: &Config, src: &dyn TensorSource, word: Option<Arc<Vec<f32>>>) -> Result<Self, EncoderError> {
+    /// [`MlmHead::load`], a tied decoder reading `word` (the encoder's word embeddings `[vocab, hidden]`, f32 or
+    /// int8) instead of a copy of its own.
+    pub fn load_shared(cfg: &Config, src: &dyn TensorSource, word: Option<WordEmbeddings>) -> Result<Self, EncoderError> {
         let (h, v) = (cfg.hidden_size, cfg.vocab_size);
         let bias_name = n::decoder_bias(|name| src.contains(name));
         let vec = |name: &str, shape: &[usize]| src.read_f32(name, shape);
         let bias = vec(bias_name, &[v])?;
-        let decoder = match word.filter(|w| cfg.tie_word_embeddings && w.len() == v * h) {
+        let decoder = match word.filter(|w| cfg.tie_word_embeddings && w.rows(h) == v) {
             Some(word) => Decoder::Shared { word, bias, vocab: v },
             None => Decoder::Packed(PackedLinear::new(vec(n::decoder_weight(cfg.tie_word_embeddings), &[v, h])?, v, Some(bias))),
         };
@@ -58,7 +57,11 @@ impl MlmHead {
         let mut out = vec![0.0f32; rows * self.vocab_size()];
         match &self.decoder {
             Decoder::Packed(d) => d.forward_into(&x, rows, &mut out),
-            Decoder::Shared { word, bias, vocab } => ops::linear_into(&x, rows, word, *vocab, Some(bias), &mut out),
+            Decoder::Shared { word: WordEmbeddings::F32(word), bias, vocab } => {
+                ops::linear_into(&x, rows, word, *vocab, Some(bias), &mut out)
+            }
+            // weight-only: the activations stay f32 (rounding them flips near-tied top tokens; tests/int8.rs)
+            Decoder::Shared { word: WordEmbeddings::Int8(q), bias, .. } => q.forward_weight_only_into(&x, rows, &mut out, Some(bias)),
         }
         out
     }

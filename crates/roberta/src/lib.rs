@@ -32,7 +32,7 @@ pub use fill_mask::{FillMask, Masks, Prediction};
 pub use model::{LoadOptions, Model};
 pub use ner::{Ner, Words};
 pub use output::{Output, Pipeline};
-pub use roberta_encoder::{BatchInput, CpuGemm, CpuOptions, CudaOptions, EncoderOutput, GpuOptions};
+pub use roberta_encoder::{BatchInput, CpuDType, CpuGemm, CpuOptions, Int8Kernel, CudaOptions, EncoderOutput, GpuOptions};
 pub use roberta_encoder::Device;
 pub use roberta_heads::ner::{Aggregation, Entity};
 pub use roberta_heads::pooling::Pooling;
