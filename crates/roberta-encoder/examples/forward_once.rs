@@ -1,4 +1,4 @@
-//! Loads a model directory and runs the f32 CPU forward on one deterministic batch, printing the time of
+//! Loads a model directory and runs the CPU forward (f32, or `ROBERTA_DTYPE=int8`) on one deterministic batch, printing the time of
 //! each forward: for profiling (`perf record`) and for the peak-memory figure in benches/RESULTS.md
 //! (`/usr/bin/time -v`, "Maximum resident set size").
 //!
@@ -20,7 +20,10 @@ fn main() {
         let w = Weights::load_dir(&dir).unwrap();
         RobertaModel::load(&cfg, &w).unwrap()
     } else {
-        RobertaModel::load_dir(&cfg, &dir).unwrap()
+        // ROBERTA_DTYPE=int8: the int8 linear layers (and ROBERTA_INT8_KERNEL etc. as the runner reads them)
+        let dtype = std::env::var("ROBERTA_DTYPE").map_or(roberta_encoder::CpuDType::F32, |d| d.parse().unwrap());
+        let opts = roberta_encoder::CpuOptions { dtype, ..roberta_encoder::CpuOptions::from_env().unwrap() };
+        RobertaModel::load_dir_with(&cfg, &dir, &opts).unwrap()
     };
     eprintln!("load: {:.2} s", t0.elapsed().as_secs_f64());
     let ids: Vec<u32> = (0..b * t)

@@ -254,9 +254,10 @@ impl PackedLinear {
     fn forward_with(&self, x: &[f32], rows: usize, dst: &mut [f32], epilogue: Epilogue) {
         let gelu = epilogue == Epilogue::BiasGelu;
         if let Some(q) = &self.q {
-            q.forward_into(x, rows, dst);
             if gelu {
-                ops::gelu_inplace(dst);
+                q.forward_gelu_into(x, rows, dst);
+            } else {
+                q.forward_into(x, rows, dst);
             }
             return;
         }

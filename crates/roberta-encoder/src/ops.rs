@@ -210,7 +210,7 @@ unsafe fn gelu_slice_avx2(x: &mut [f32]) {
 }
 
 /// GELU over a slice with the widest SIMD this CPU has.
-fn gelu_slice(x: &mut [f32]) {
+pub(crate) fn gelu_slice(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         #[cfg(roberta_avx512)]

@@ -116,8 +116,8 @@ pub struct QRows {
 /// vectorised builds below give the same bytes as the plain one.
 fn quantize_row(x: &[f32], dst: &mut [u8]) -> f32 {
     #[cfg(roberta_avx512)]
-    if crate::matmul::has_avx512() {
-        // SAFETY: AVX-512F was detected at run time.
+    if crate::matmul::has_avx512() && std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512vl") {
+        // SAFETY: AVX-512F, BW and VL were detected at run time.
         return unsafe { quantize_row_avx512(x, dst) };
     }
     #[cfg(target_arch = "x86_64")]
@@ -128,25 +128,91 @@ fn quantize_row(x: &[f32], dst: &mut [u8]) -> f32 {
     quantize_row_generic(x, dst)
 }
 
+/// The AVX-512 build of [`quantize_row_generic`]: the same steps (max |x| with NaN detected, a multiply by
+/// `127/m`, round half to even — the conversion's default rounding —, clamp, + 128), 16 lanes at a time.
 #[cfg(roberta_avx512)]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 fn quantize_row_avx512(x: &[f32], dst: &mut [u8]) -> f32 {
-    quantize_row_generic(x, dst)
+    use std::arch::x86_64::*;
+    let n = x.len();
+    let full = n / 16 * 16;
+    // SAFETY: every load reads x[i..i + 16] with i + 16 ≤ n (or a masked tail inside n); every store writes
+    // dst[i..i + 16] with i + 16 ≤ n ≤ dst.len() (or a masked tail).
+    unsafe {
+        let mut m = _mm512_setzero_ps();
+        let mut nan: u16 = 0;
+        let mut i = 0;
+        while i < n {
+            let k: u16 = if i < full { u16::MAX } else { (1u16 << (n - i)) - 1 };
+            let v = _mm512_maskz_loadu_ps(k, x.as_ptr().add(i));
+            nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+            m = _mm512_max_ps(m, _mm512_abs_ps(v));
+            i += 16;
+        }
+        let m = _mm512_reduce_max_ps(m);
+        if nan != 0 || m == 0.0 || !m.is_finite() {
+            dst.fill(128);
+            return if m == 0.0 && nan == 0 { 0.0 } else { f32::NAN };
+        }
+        let inv = _mm512_set1_ps(127.0 / m);
+        let (lo, hi, bias) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127), _mm512_set1_epi32(128));
+        let mut i = 0;
+        while i < n {
+            let k: u16 = if i < full { u16::MAX } else { (1u16 << (n - i)) - 1 };
+            let v = _mm512_maskz_loadu_ps(k, x.as_ptr().add(i));
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, inv));
+            let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), bias);
+            _mm_mask_storeu_epi8(dst.as_mut_ptr().add(i) as *mut i8, k, _mm512_cvtepi32_epi8(q));
+            i += 16;
+        }
+        dst[n..].fill(128);
+        m / 127.0
+    }
 }
 
+/// The AVX2 build of [`quantize_row_generic`]: the max and NaN test stay plain (vectorised by the compiler);
+/// the scaling and the rounding (the conversion's default, half to even) 8 lanes at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn quantize_row_avx2(x: &[f32], dst: &mut [u8]) -> f32 {
-    quantize_row_generic(x, dst)
+    use std::arch::x86_64::*;
+    let m = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let nan = x.iter().any(|v| v.is_nan());
+    if nan || m == 0.0 || !m.is_finite() {
+        dst.fill(128);
+        return if m == 0.0 && !nan { 0.0 } else { f32::NAN };
+    }
+    let inv = 127.0 / m;
+    let full = x.len() / 8 * 8;
+    // SAFETY: each load reads x[i..i + 8] with i + 8 ≤ full ≤ x.len().
+    unsafe {
+        let (vinv, lo, hi, bias) = (_mm256_set1_ps(inv), _mm256_set1_epi32(-127), _mm256_set1_epi32(127), _mm256_set1_epi32(128));
+        let mut lanes = [0i32; 8];
+        for i in (0..full).step_by(8) {
+            let q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.as_ptr().add(i)), vinv));
+            let q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, lo), hi), bias);
+            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, q);
+            for (d, &l) in dst[i..i + 8].iter_mut().zip(&lanes) {
+                *d = l as u8;
+            }
+        }
+    }
+    for (d, &v) in dst[full..].iter_mut().zip(&x[full..]) {
+        *d = ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
+    }
+    dst[x.len()..].fill(128);
+    m / 127.0
 }
 
+/// The plain build: `m = max|x|`; a row holding NaN or ±inf gives scale NaN (and NaN outputs, as f32 would), a
+/// zero row scale 0; else `a = round_half_even(x·(127/m))` clamped to ±127, stored as `a + 128`.
 #[inline(always)]
 fn quantize_row_generic(x: &[f32], dst: &mut [u8]) -> f32 {
     let m = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    if m == 0.0 || !m.is_finite() {
+    let nan = x.iter().any(|v| v.is_nan());
+    if nan || m == 0.0 || !m.is_finite() {
         dst.fill(128);
-        // A non-finite row gives a non-finite scale: NaN propagates to the outputs, as in f32.
-        return if m == 0.0 { 0.0 } else { f32::NAN };
+        return if m == 0.0 && !nan { 0.0 } else { f32::NAN };
     }
     let inv = 127.0 / m;
     for (d, &v) in dst.iter_mut().zip(x) {
@@ -241,7 +307,15 @@ impl QLinear {
     pub fn forward_bias_into(&self, x: &[f32], rows: usize, dst: &mut [f32], bias: Option<&[f32]>) {
         assert_eq!(dst.len(), rows * self.out, "output is not [rows, out]");
         let qx = QRows::quantize(x, rows, self.inp, self.kq);
-        self.gemm(&qx, rows, dst, bias);
+        self.gemm(&qx, rows, dst, bias, false);
+    }
+
+    /// [`QLinear::forward_into`] then exact GELU, applied to each tile while it is in cache (the same function
+    /// as [`crate::ops::gelu_inplace`], element by element, so the result is the same bits).
+    pub fn forward_gelu_into(&self, x: &[f32], rows: usize, dst: &mut [f32]) {
+        assert_eq!(dst.len(), rows * self.out, "output is not [rows, out]");
+        let qx = QRows::quantize(x, rows, self.inp, self.kq);
+        self.gemm(&qx, rows, dst, None, true);
     }
 
     /// `dst[rows, out] = x[rows, in] · (s_w·q)ᵀ + b` with the activations kept in f32 (weight-only int8): for a
@@ -286,7 +360,7 @@ impl QLinear {
         );
     }
 
-    fn gemm(&self, qx: &QRows, rows: usize, dst: &mut [f32], bias: Option<&[f32]>) {
+    fn gemm(&self, qx: &QRows, rows: usize, dst: &mut [f32], bias: Option<&[f32]>, gelu: bool) {
         let (n, panels) = (self.out, self.out.div_ceil(NR));
         if rows == 0 || n == 0 {
             return;
@@ -332,6 +406,13 @@ impl QLinear {
                 // SAFETY: rows r0..r1 of qx exist (qx holds `rows` rows); this task alone writes columns
                 // j·32..j·32 + cols of rows r0..r1 of dst (row stride n, dst is rows·n, asserted above).
                 unsafe { self.run_tile(&tile, qx, r0, r1, out.0.add(j * NR), n) };
+                if gelu {
+                    for r in r0..r1 {
+                        // SAFETY: the tile just written: row r, columns j·32..j·32 + cols, this task's alone.
+                        let seg = unsafe { std::slice::from_raw_parts_mut(out.0.add(r * n + j * NR), tile.cols) };
+                        crate::ops::gelu_slice(seg);
+                    }
+                }
             }
         });
     }
@@ -769,6 +850,34 @@ mod tests {
             let bias = vec![0.5f32; out];
             q.forward_weight_only_into(&x, rows, &mut got, Some(&bias));
             assert_eq!(got, plain, "{rows}×{inp}→{out}: SIMD build differs from the plain sum");
+        }
+    }
+
+    /// The vectorised row quantization gives the plain one's bytes and scale: ties (x·127/m exactly k + 0.5),
+    /// lengths that are not a multiple of 16, zero, NaN and infinite rows.
+    #[test]
+    fn row_quantization_builds_agree() {
+        let mut rows: Vec<Vec<f32>> = vec![vec![], vec![0.0; 17], vec![1.0, f32::NAN, 2.0], vec![f32::INFINITY, 1.0], vec![-3.0; 5]];
+        // ties: with m = 127, x·127/m = x exactly
+        rows.push((0..300).map(|i| (i as f32 - 150.0) * 0.5).chain([127.0]).collect());
+        for n in [1, 15, 16, 17, 31, 768, 3072, 1001] {
+            rows.push(data(n, n));
+        }
+        for x in rows {
+            let pad = x.len().div_ceil(4) * 4 + 4;
+            let (mut a, mut b) = (vec![7u8; pad], vec![9u8; pad]);
+            let sa = quantize_row_generic(&x, &mut a);
+            let sb = quantize_row(&x, &mut b);
+            assert_eq!(a, b, "bytes of a row of {}", x.len());
+            assert!(sa == sb || (sa.is_nan() && sb.is_nan()), "scale {sa} vs {sb}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut c = vec![5u8; pad];
+                // SAFETY: AVX2 was detected.
+                let sc = unsafe { quantize_row_avx2(&x, &mut c) };
+                assert_eq!(a, c, "AVX2 bytes of a row of {}", x.len());
+                assert!(sa == sc || (sa.is_nan() && sc.is_nan()), "AVX2 scale {sa} vs {sc}");
+            }
         }
     }
 
