@@ -109,7 +109,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let tok_mask: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
     let mut failed = false;
     let mut written: Vec<(String, Tensor)> = Vec::new();
-    writeln!(so, "{:<20} {:>14} {:>12} {:>12}", "tensor", "shape", "max abs", "max rel")?;
+    writeln!(so, "{:<20} {:>14} {:>12} {:>12}{}", "tensor", "shape", "max abs", "max rel", if relative { format!(" {:>12}", "‖Δ‖/‖ref‖") } else { String::new() })?;
     if relative {
         writeln!(so, "({}: judged on ‖ours − ref‖/‖ref‖, the last column)", if cuda { "cuda" } else { "int8" })?;
     }
