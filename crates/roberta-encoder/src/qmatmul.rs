@@ -258,14 +258,13 @@ impl QLinear {
             .zip(ws.par_chunks_mut(NR).zip(comp.par_chunks_mut(NR)))
             .enumerate()
             .for_each(|(j, (panel, (ws, comp)))| {
+                // each row as activations are quantized (the same rounding, vectorised), then moved into the panel
+                let mut bytes = vec![0u8; kq * 4];
                 for c in 0..NR.min(out - j * NR) {
-                    let row = &w[(j * NR + c) * inp..][..inp];
-                    let m = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                    let inv = if m > 0.0 && m.is_finite() { 127.0 / m } else { 0.0 };
-                    ws[c] = if m.is_finite() { m / 127.0 } else { f32::NAN };
+                    ws[c] = quantize_row(&w[(j * NR + c) * inp..][..inp], &mut bytes);
                     let mut sum = 0i32;
-                    for (k, &v) in row.iter().enumerate() {
-                        let v = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                    for (k, &b) in bytes[..inp].iter().enumerate() {
+                        let v = (b as i32 - 128) as i8;
                         panel[((k / 4) * NR + c) * 4 + k % 4] = v;
                         sum += v as i32;
                     }
