@@ -78,7 +78,7 @@ fn every_int8_kernel_forced_by_the_environment_gives_the_same_output() {
         assert!(default.err.contains("device: cpu, int8 ("), "{args:?}: {}", default.err);
         let f32 = roberta(&args[..args.len() - 2].iter().chain(&["--dtype", "f32"]).copied().collect::<Vec<_>>(), &input, None);
         assert_eq!(f32.code, 0, "{}", f32.err);
-        assert!(f32.err.contains("device: cpu, f32"), "{}", f32.err);
+        assert!(f32.err.lines().any(|l| l == "device: cpu"), "{}", f32.err);
         if args[0] == "embed" {
             assert_ne!(default.out, f32.out, "int8 embeddings cannot be the f32 ones bit for bit");
         }

@@ -145,6 +145,8 @@ impl Encoder {
     /// (`cuda:0 NVIDIA H200 (sm_90)`, `emulated sm_90`).
     pub fn device_description(&self) -> String {
         match self {
+            // f32 says `cpu` alone, as before int8 existed (scripts match the line); int8 names its kernel
+            Encoder::Cpu(m) if m.dtype_description() == "f32" => "cpu".into(),
             Encoder::Cpu(m) => format!("cpu, {}", m.dtype_description()),
             Encoder::Cuda(m) => m.describe(),
         }
