@@ -31,33 +31,60 @@ const FRAGMENTS: &[&str] = &[
     "Ⓐ", "ǅ", "ʰ", "ª", "º", "µ", "ß", "ﬁ", "İ", "ı", "ΐ",
 ];
 
-fn random_text(rng: &mut Rng) -> String {
+/// What BERT's normalizer and pre-tokenizer treat specially: its special tokens (inside words too), the
+/// continuation prefix, format / private-use / unassigned characters, the replacement character, CJK
+/// compatibility ideographs (which decompose), ideographs past the BMP, ASCII symbols that are punctuation for BERT,
+/// mixed-case accents and characters whose lowercase is longer.
+const BERT_FRAGMENTS: &[&str] = &[
+    "[MASK]", "[CLS]", "[SEP]", "[PAD]", "[UNK]", "x[MASK]y", "[mask]", " [MASK] ", "##", "##ción", "ÁCIDO", "Ñandú",
+    "\u{ad}", "\u{200d}", "\u{e000}", "\u{378}", "\u{fffd}", "\u{f900}", "\u{2f800}", "\u{20000}", "\u{1d165}",
+    "$", "+", "<", "=", ">", "^", "`", "|", "~", "·", "§", "¶", "†", "‰", "\u{301}\u{316}", "Å", "Ǆ", "ẞ", "ﬀ", "Σ",
+];
+
+fn random_text_with(rng: &mut Rng, extra: &[&str]) -> String {
     let mut s = String::new();
     let n = 1 + rng.below(12);
     for _ in 0..n {
-        match rng.below(10) {
-            0 => {
-                // a very long word
-                let w = FRAGMENTS[12 + rng.below(8)];
-                for _ in 0..(5 + rng.below(60)) {
-                    s.push_str(w);
-                }
-            }
-            1 => {
-                // a random scalar from well-established blocks
-                let blocks = [(0x20, 0x7e), (0xa0, 0x24f), (0x370, 0x3ff), (0x400, 0x4ff), (0x600, 0x6ff), (0x900, 0x97f), (0x2000, 0x206f), (0x3040, 0x30ff), (0x4e00, 0x9fff), (0xac00, 0xd7a3), (0x1f300, 0x1f64f)];
-                let (lo, hi) = blocks[rng.below(blocks.len())];
-                if let Some(c) = char::from_u32(lo + rng.below((hi - lo + 1) as usize) as u32) {
-                    s.push(c);
-                }
-            }
-            _ => s.push_str(FRAGMENTS[rng.below(FRAGMENTS.len())]),
+        if !extra.is_empty() && rng.below(4) == 0 {
+            s.push_str(extra[rng.below(extra.len())]);
+            continue;
         }
+        s.push_str(&random_text_part(rng));
+    }
+    s
+}
+
+/// One fragment: a very long word, a random scalar or one of FRAGMENTS.
+fn random_text_part(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    match rng.below(10) {
+        0 => {
+            // a very long word
+            let w = FRAGMENTS[12 + rng.below(8)];
+            for _ in 0..(5 + rng.below(60)) {
+                s.push_str(w);
+            }
+        }
+        1 => {
+            // a random scalar from well-established blocks
+            let blocks = [(0x20, 0x7e), (0xa0, 0x24f), (0x370, 0x3ff), (0x400, 0x4ff), (0x600, 0x6ff), (0x900, 0x97f), (0x2000, 0x206f), (0x3040, 0x30ff), (0x4e00, 0x9fff), (0xac00, 0xd7a3), (0x1f300, 0x1f64f)];
+            let (lo, hi) = blocks[rng.below(blocks.len())];
+            if let Some(c) = char::from_u32(lo + rng.below((hi - lo + 1) as usize) as u32) {
+                s.push(c);
+            }
+        }
+        _ => s.push_str(FRAGMENTS[rng.below(FRAGMENTS.len())]),
     }
     s
 }
 
 fn compare(dir: &str, seed: u64, n: usize) {
+    compare_with(dir, seed, n, &[]);
+}
+
+/// Ids, character offsets and type ids of single texts (with and without special tokens) and pairs, against
+/// the `tokenizers` crate on the directory's tokenizer.json; `extra` fragments are mixed into the texts.
+fn compare_with(dir: &str, seed: u64, n: usize, extra: &[&str]) {
     let ours = Tokenizer::from_dir(fixture(dir)).unwrap();
     let mut peer = tokenizers::Tokenizer::from_file(fixture(dir).join("tokenizer.json")).unwrap();
     // transformers turns off the truncation and padding a tokenizer.json may carry; so do we
@@ -67,8 +94,8 @@ fn compare(dir: &str, seed: u64, n: usize) {
     let no_special = EncodeOptions { add_special_tokens: false, ..Default::default() };
     let with_special = EncodeOptions::default();
     for case in 0..n {
-        let a = random_text(&mut rng);
-        let b = random_text(&mut rng);
+        let a = random_text_with(&mut rng, extra);
+        let b = random_text_with(&mut rng, extra);
         for (special, pair) in [(true, false), (false, false), (true, true)] {
             let want = if pair {
                 peer.encode_char_offsets((a.as_str(), b.as_str()), special)
@@ -80,6 +107,8 @@ fn compare(dir: &str, seed: u64, n: usize) {
             let got = ours.encode_with(input, if special { &with_special } else { &no_special }).unwrap();
             assert_eq!(got.ids, want.get_ids(), "case {case} {dir}: ids of {a:?} / {b:?} (special {special}, pair {pair})");
             assert_eq!(got.offsets, want.get_offsets(), "case {case} {dir}: offsets of {a:?} / {b:?} (special {special}, pair {pair})");
+            assert_eq!(got.type_ids, want.get_type_ids(), "case {case} {dir}: type ids of {a:?} / {b:?} (special {special}, pair {pair})");
+            assert_eq!(got.word_ids, want.get_word_ids(), "case {case} {dir}: word ids of {a:?} / {b:?} (special {special}, pair {pair})");
         }
     }
 }
@@ -87,6 +116,28 @@ fn compare(dir: &str, seed: u64, n: usize) {
 #[test]
 fn differential_roberta_bne() {
     compare("tokenizers/roberta-bne", 0x9e37_79b9_7f4a_7c15, 2500);
+}
+
+#[test]
+fn differential_wordpiece_cased() {
+    compare_with("tokenizers/wordpiece-cased-es", 0x2545_f491_4f6c_dd1d, 2500, BERT_FRAGMENTS);
+}
+
+#[test]
+fn differential_wordpiece_uncased() {
+    compare_with("tokenizers/wordpiece-uncased-es", 0x9fb2_1c65_1e98_df25, 2500, BERT_FRAGMENTS);
+}
+
+/// Accents stripped without lowercasing, ideographs not padded.
+#[test]
+fn differential_wordpiece_strip_accents_only() {
+    compare_with("tokenizers/wordpiece-strip-es", 0x1234_5678_9abc_def1, 1500, BERT_FRAGMENTS);
+}
+
+/// bert-base-uncased's vocabulary (as all-MiniLM-L6-v2 ships it).
+#[test]
+fn differential_minilm_uncased() {
+    compare_with("tokenizers/minilm-uncased", 0x0ddb_a11c_afe5_eed5, 2500, BERT_FRAGMENTS);
 }
 
 #[test]
@@ -140,4 +191,30 @@ fn differential_long_runs() {
     let got = ours.encode_with(Input::Pair(a, b), &EncodeOptions { max_length: Some(512), ..Default::default() }).unwrap();
     assert_eq!(got.ids, want.get_ids());
     assert_eq!(got.offsets, want.get_offsets());
+}
+
+/// Every Unicode scalar value, each between two letters (`a?b`): whether BERT's normalizer removes it
+/// (control, format, private use), turns it into a space, pads it (ideographs), decomposes and strips it
+/// (accents), lowercases it, and whether the pre-tokenizer splits on it (whitespace, punctuation), all show in
+/// the ids and offsets — identical to the `tokenizers` crate's for each flag combination. (This is what checks
+/// that our category and decomposition tables are HF's.)
+#[test]
+fn wordpiece_every_code_point() {
+    // every scalar for bert-base-uncased's flags (lowercase, strip accents, ideographs); every fifth for the
+    // cased and the strip-only ones (the debug-built peer takes ~30 s per full pass)
+    for (dir, step) in [("tokenizers/minilm-uncased", 1), ("tokenizers/wordpiece-cased-es", 5), ("tokenizers/wordpiece-strip-es", 5)] {
+        let ours = Tokenizer::from_dir(fixture(dir)).unwrap();
+        let mut peer = tokenizers::Tokenizer::from_file(fixture(dir).join("tokenizer.json")).unwrap();
+        peer.with_truncation(None).unwrap();
+        peer.with_padding(None);
+        let all: Vec<char> = (0..0x11_0000u32).step_by(step).filter_map(char::from_u32).collect();
+        for chunk in all.chunks(2048) {
+            let s: String = chunk.iter().map(|c| format!("a{c}b ")).collect();
+            let want = peer.encode_char_offsets(s.as_str(), false).unwrap();
+            let got = ours.encode_with(Input::Single(&s), &EncodeOptions { add_special_tokens: false, ..Default::default() }).unwrap();
+            let first = chunk[0] as u32;
+            assert_eq!(got.ids, want.get_ids(), "{dir}: ids around U+{first:04X}..");
+            assert_eq!(got.offsets, want.get_offsets(), "{dir}: offsets around U+{first:04X}..");
+        }
+    }
 }

@@ -68,15 +68,62 @@ fn unknown_model_type_and_components() {
     let d = fixture_copy("models/tiny-ner", &["model.safetensors"]);
     let p = d.join("tokenizer.json");
     let orig = fs::read_to_string(&p).unwrap();
+    fs::write(&p, orig.replacen("\"type\": \"BPE\"", "\"type\": \"WordLevel\"", 1)).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("tokenizer.json") && e.contains("model type \"WordLevel\""), "{e}");
+    // a WordPiece model behind RoBERTa's byte-level pre-tokenizer is not a combination HF's BERT makes
     fs::write(&p, orig.replacen("\"type\": \"BPE\"", "\"type\": \"WordPiece\"", 1)).unwrap();
     let e = err_of(&d);
-    assert!(e.contains("tokenizer.json") && e.contains("WordPiece"), "{e}");
+    assert!(e.contains("tokenizer.json") && e.contains("pre_tokenizer (with WordPiece) \"ByteLevel\""), "{e}");
     fs::write(&p, orig.replacen("\"normalizer\": null", "\"normalizer\": {\"type\": \"NFKC\"}", 1)).unwrap();
     let e = err_of(&d);
     assert!(e.contains("normalizer") && e.contains("NFKC"), "{e}");
     fs::write(&p, &orig[..orig.len() / 2]).unwrap();
     let e = err_of(&d);
     assert!(e.contains("tokenizer.json") && e.contains("invalid JSON"), "{e}");
+}
+
+/// WordPiece files: an empty vocab.txt, an unk token the vocabulary lacks, an unsupported normalizer, a template
+/// naming a special token it does not define or an id no token has.
+#[test]
+fn wordpiece_files() {
+    let d = fixture_copy("tokenizers/wordpiece-cased-es", &["tokenizer.json"]);
+    fs::write(d.join("vocab.txt"), "").unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("vocab.txt") && e.contains("the vocabulary is empty"), "{e}");
+    // vocab.txt without [UNK] and the like: the role tokens are added after it, as transformers does
+    fs::write(d.join("vocab.txt"), "hola\n##s\n").unwrap();
+    let t = Tokenizer::from_dir(&d).unwrap();
+    assert_eq!(t.encode("holas xyz").ids.len(), 5, "[CLS] hola ##s [UNK] [SEP]");
+
+    let d = fixture_copy("tokenizers/wordpiece-cased-es", &["vocab.txt"]);
+    let p = d.join("tokenizer.json");
+    let orig = fs::read_to_string(&p).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    j["model"]["unk_token"] = "<desconocido>".into();
+    fs::write(&p, j.to_string()).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("tokenizer.json") && e.contains("unk_token \"<desconocido>\" is not in the vocabulary"), "{e}");
+
+    let mut j: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    j["normalizer"] = serde_json::json!({"type": "NFKC"});
+    // (BertTokenizer would replace the normalizer: a directory without a tokenizer class runs tokenizer.json's)
+    fs::write(d.join("tokenizer_config.json"), "{}").unwrap();
+    fs::write(&p, j.to_string()).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("unsupported normalizer \"NFKC\""), "{e}");
+
+    let mut j: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    j["post_processor"]["single"][0] = serde_json::json!({"SpecialToken": {"id": "[BOS]", "type_id": 0}});
+    fs::write(&p, j.to_string()).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("special token \"[BOS]\" is not in special_tokens"), "{e}");
+
+    let mut j: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    j["post_processor"]["special_tokens"]["[CLS]"]["ids"] = serde_json::json!([999999]);
+    fs::write(&p, j.to_string()).unwrap();
+    let e = err_of(&d);
+    assert!(e.contains("special token id 999999 is not a token"), "{e}");
 }
 
 #[test]

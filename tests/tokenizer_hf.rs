@@ -1,6 +1,8 @@
-//! The tokenizer against Hugging Face's own outputs: every case of the four case files (three vocabularies:
-//! roberta-bne from tokenizer.json and from vocab.json + merges.txt, roberta-base from vocab.json + merges.txt,
-//! and the small clinical one) — ids, character offsets, word ids and decoded text.
+//! The tokenizer against Hugging Face's own outputs: every case of the case files — byte-level BPE (roberta-bne
+//! from tokenizer.json and from vocab.json + merges.txt, roberta-base from vocab.json + merges.txt, the small
+//! clinical one) and WordPiece (cased, uncased and accent-stripping Spanish vocabularies and bert-base-uncased's,
+//! each from tokenizer.json and from vocab.txt + tokenizer_config.json) — ids, character offsets, type ids, word
+//! ids and decoded text.
 use roberta_tests::{fixture, fixture_copy};
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
 use serde_json::Value;
@@ -32,6 +34,10 @@ fn check_cases(tok: &Tokenizer, cases: &str) {
         let want_off: Vec<(usize, usize)> = serde_json::from_value(r["offsets"].clone()).unwrap();
         assert_eq!(e.ids, want_ids, "{cases} line {}: ids of {line}", i + 1);
         assert_eq!(e.offsets, want_off, "{cases} line {}: offsets of {line}", i + 1);
+        if let Some(t) = r.get("token_type_ids") {
+            let want: Vec<u32> = serde_json::from_value(t.clone()).unwrap();
+            assert_eq!(e.type_ids, want, "{cases} line {}: token_type_ids", i + 1);
+        }
         if let Some(w) = r.get("word_ids") {
             let want: Vec<Option<u32>> = serde_json::from_value(w.clone()).unwrap();
             assert_eq!(e.word_ids, want, "{cases} line {}: word_ids", i + 1);
@@ -66,6 +72,42 @@ fn roberta_bne_vocab_merges_as_bsc_ships_it() {
 #[test]
 fn roberta_base_vocab_merges() {
     check_cases(&Tokenizer::from_dir(fixture("tokenizers/roberta-base")).unwrap(), "tokenizers/roberta-base.cases.jsonl");
+}
+
+/// A WordPiece directory from tokenizer.json, and from vocab.txt + tokenizer_config.json alone (an older BERT
+/// checkpoint's files: transformers builds the tokenizer from the config's do_lower_case, strip_accents and
+/// tokenize_chinese_chars).
+fn wordpiece(name: &str) {
+    let dir = format!("tokenizers/{name}");
+    let fast = Tokenizer::from_dir(fixture(&dir)).unwrap();
+    assert_eq!(fast.model_type(), "wordpiece");
+    check_cases(&fast, &format!("{dir}.cases.jsonl"));
+    let slow = Tokenizer::from_dir(fixture_copy(&dir, &["tokenizer.json"])).unwrap();
+    assert_eq!(slow.model_type(), "wordpiece");
+    // the generator writes a -slow file only when transformers' slow route differs (it does not, for these)
+    let slow_cases = format!("{dir}-slow.cases.jsonl");
+    let slow_cases = if fixture(&slow_cases).exists() { slow_cases } else { format!("{dir}.cases.jsonl") };
+    check_cases(&slow, &slow_cases);
+}
+
+#[test]
+fn wordpiece_cased_spanish() {
+    wordpiece("wordpiece-cased-es");
+}
+
+#[test]
+fn wordpiece_uncased_spanish() {
+    wordpiece("wordpiece-uncased-es");
+}
+
+#[test]
+fn wordpiece_strip_accents_without_lowercase() {
+    wordpiece("wordpiece-strip-es");
+}
+
+#[test]
+fn wordpiece_bert_base_uncased_vocabulary() {
+    wordpiece("minilm-uncased");
 }
 
 #[test]
@@ -126,4 +168,30 @@ fn special_tokens_mask_and_decode_keeps_specials() {
 fn _assert_send_sync(_: &Path) {
     fn is<T: Send + Sync>() {}
     is::<Tokenizer>();
+}
+
+/// transformers' BertTokenizer rebuilds the normalizer from tokenizer_config.json (do_lower_case defaulting to
+/// true), whatever tokenizer.json says; without a tokenizer class (and no config.json) tokenizer.json is run as
+/// it is. The cased vocabulary shows which one ran.
+#[test]
+fn wordpiece_config_flags_win_over_tokenizer_json_for_bert() {
+    let write_config = |dir: &Path, v: serde_json::Value| std::fs::write(dir.join("tokenizer_config.json"), v.to_string()).unwrap();
+    let cased = Tokenizer::from_dir(fixture("tokenizers/wordpiece-cased-es")).unwrap();
+    let text = "Ácido ÚRICO";
+    let as_is = cased.encode(text);
+    // tokenizer_class BertTokenizer without do_lower_case: lowercased and accents stripped
+    let dir = fixture_copy("tokenizers/wordpiece-cased-es", &["vocab.txt"]);
+    write_config(&dir, serde_json::json!({"tokenizer_class": "BertTokenizer"}));
+    let lowered = Tokenizer::from_dir(&dir).unwrap().encode(text);
+    let tokens = |t: &Tokenizer, e: &roberta_tokenizer::Encoding| e.ids.iter().map(|&i| t.id_to_token(i).unwrap().to_string()).collect::<Vec<_>>();
+    let lowered_tokens = tokens(&cased, &lowered);
+    assert!(lowered_tokens.iter().all(|t| t.chars().all(|c| !c.is_uppercase() || t.starts_with('['))), "{lowered_tokens:?}");
+    assert_ne!(lowered.ids, as_is.ids);
+    assert_eq!(lowered.offsets.last(), as_is.offsets.last());
+    // no class, no config.json: tokenizer.json's own normalizer (cased)
+    write_config(&dir, serde_json::json!({}));
+    assert_eq!(Tokenizer::from_dir(&dir).unwrap().encode(text).ids, as_is.ids);
+    // no class, config.json of a BERT model: BertTokenizer again
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    assert_eq!(Tokenizer::from_dir(&dir).unwrap().encode(text).ids, lowered.ids);
 }

@@ -101,6 +101,17 @@ impl AddedVocab {
         out
     }
 
+    /// Splits `text` on the added tokens matched on the original text only (the first stage when a normalizer
+    /// runs between the two).
+    pub fn split_unnormalized(&self, text: &str) -> Vec<Piece> {
+        self.find(text, 0, text.len(), &self.non_normalized)
+    }
+
+    /// Splits a normalized text on the added tokens matched after normalization.
+    pub fn split_normalized(&self, text: &str) -> Vec<Piece> {
+        self.find(text, 0, text.len(), &self.normalized)
+    }
+
     /// Leftmost-longest non-overlapping matches of `set` in `text[from..to]`, with the gaps as plain pieces.
     fn find(&self, text: &str, from: usize, to: usize, set: &[usize]) -> Vec<Piece> {
         let s = &text[..to];

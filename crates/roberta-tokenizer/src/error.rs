@@ -7,9 +7,9 @@ pub enum TokenizerError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    /// The directory has neither tokenizer.json nor vocab.json + merges.txt: `missing` names what is not there
-    /// (`merges.txt` when only vocab.json is, ...).
-    #[error("{dir}: no tokenizer: {missing} (a RoBERTa tokenizer is tokenizer.json, or vocab.json and merges.txt)")]
+    /// The directory has neither tokenizer.json, nor vocab.json + merges.txt, nor vocab.txt: `missing` names what
+    /// is not there (`merges.txt` when only vocab.json is, ...).
+    #[error("{dir}: no tokenizer: {missing} (a tokenizer is tokenizer.json, or vocab.json and merges.txt for RoBERTa, or vocab.txt for BERT)")]
     NoTokenizer { dir: PathBuf, missing: String },
     /// A JSON file does not parse, or lacks what a RoBERTa tokenizer needs.
     #[error("{path}: invalid JSON: {msg}")]
@@ -27,7 +27,7 @@ pub enum TokenizerError {
     #[error("{path}:{line}: merge {text:?} produces {token:?}, which is not in the vocabulary")]
     MergeResultUnknown { path: PathBuf, line: usize, text: String, token: String },
     /// tokenizer.json uses a component this crate does not implement.
-    #[error("{path}: unsupported {what} {kind:?} (roberta-tokenizer implements byte-level BPE for RoBERTa)")]
+    #[error("{path}: unsupported {what} {kind:?} (roberta-tokenizer implements byte-level BPE for RoBERTa and WordPiece for BERT)")]
     Unsupported { path: PathBuf, what: &'static str, kind: String },
     /// A special token the RoBERTa processing needs is missing.
     #[error("special token {token:?} is not in the vocabulary")]

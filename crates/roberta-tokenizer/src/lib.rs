@@ -1,7 +1,10 @@
-//! Byte-level BPE tokenizer for RoBERTa, giving exactly what Hugging Face's tokenizer gives.
+//! Hugging Face's tokenizers for the RoBERTa and BERT families, giving exactly what Hugging Face's tokenizer gives:
+//! byte-level BPE (RoBERTa) and WordPiece (BERT).
 //!
-//! Stages, each in its own module: added-token split ([`added`]) → GPT-2 pre-tokenization ([`pretokenize`]) →
-//! BPE by merge rank ([`bpe`]) → RoBERTa post-processing, truncation and padding ([`encoding`]).
+//! Stages, each in its own module: added-token split ([`added`]) → normalizer ([`normalizer`], BERT's) →
+//! pre-tokenization (GPT-2's in [`pretokenize`], BERT's in [`wordpiece`]) → model (BPE by merge rank in [`bpe`],
+//! WordPiece in [`wordpiece`]) → post-processing (RoBERTa's, BERT's or any template), truncation and padding
+//! ([`encoding`]).
 //!
 //! ```
 //! use roberta_tokenizer::Tokenizer;
@@ -20,9 +23,11 @@ pub mod encoding;
 mod error;
 mod fxhash;
 mod load;
+pub mod normalizer;
 pub mod pretokenize;
 mod tokenizer;
 mod unicode_tables;
+pub mod wordpiece;
 
 pub use added::AddedToken;
 pub use encoding::{pad, Encoding, Padding, TruncationStrategy};

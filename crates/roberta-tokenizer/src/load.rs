@@ -1,10 +1,14 @@
 //! Loading a Hugging Face tokenizer directory the way `AutoTokenizer` does: `tokenizer.json` when present,
-//! otherwise `vocab.json` + `merges.txt` with `tokenizer_config.json` and `special_tokens_map.json`.
+//! otherwise `vocab.json` + `merges.txt` (byte-level BPE) or `vocab.txt` (WordPiece), with
+//! `tokenizer_config.json` and `special_tokens_map.json`.
 use crate::added::{AddedToken, AddedVocab};
 use crate::bpe::Bpe;
+use crate::encoding::{Template, TemplatePiece};
 use crate::error::{Result, TokenizerError};
 use crate::fxhash::FxHashMap;
-use crate::tokenizer::{SpecialTokens, Tokenizer};
+use crate::normalizer::BertNormalizer;
+use crate::tokenizer::{Decoder, Model, SpecialTokens, Tokenizer};
+use crate::wordpiece::WordPiece;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +51,14 @@ const ROLES: [&str; 7] = ["bos_token", "eos_token", "unk_token", "sep_token", "p
 #[derive(Default)]
 struct TokConfig {
     add_prefix_space: Option<bool>,
+    /// BERT's options: do_lower_case, strip_accents, tokenize_chinese_chars.
+    do_lower_case: Option<bool>,
+    strip_accents: Option<bool>,
+    tokenize_chinese_chars: Option<bool>,
+    clean_up_tokenization_spaces: bool,
+    /// Whether AutoTokenizer would build transformers' `BertTokenizer`: tokenizer_config.json's tokenizer_class
+    /// says so, or, without one, config.json's model_type is `bert`.
+    bert_class: bool,
     trim_offsets: Option<bool>,
     model_max_length: Option<usize>,
     /// Role → token (special_tokens_map.json over tokenizer_config.json).
@@ -64,6 +76,19 @@ impl TokConfig {
         let map = if map_path.exists() { read_json(&map_path)? } else { Value::Null };
         c.add_prefix_space = cfg.get("add_prefix_space").and_then(Value::as_bool);
         c.trim_offsets = cfg.get("trim_offsets").and_then(Value::as_bool);
+        c.do_lower_case = cfg.get("do_lower_case").and_then(Value::as_bool);
+        c.strip_accents = cfg.get("strip_accents").and_then(Value::as_bool);
+        c.tokenize_chinese_chars = cfg.get("tokenize_chinese_chars").and_then(Value::as_bool);
+        c.clean_up_tokenization_spaces = cfg.get("clean_up_tokenization_spaces").and_then(Value::as_bool).unwrap_or(false);
+        c.bert_class = match cfg.get("tokenizer_class").and_then(Value::as_str) {
+            Some(class) => matches!(class, "BertTokenizer" | "BertTokenizerFast"),
+            None => {
+                let model_cfg = dir.join("config.json");
+                // an unreadable config.json is the model loader's error to report, not the tokenizer's
+                let model_type = std::fs::read_to_string(&model_cfg).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+                model_type.as_ref().and_then(|v| v.get("model_type")).and_then(Value::as_str) == Some("bert")
+            }
+        };
         // model_max_length may be a huge float meaning "no limit"
         c.model_max_length = ["model_max_length", "max_len"]
             .iter()
@@ -91,9 +116,9 @@ impl TokConfig {
         Ok(c)
     }
 
-    /// The role names' contents.
-    fn special_tokens(&self) -> SpecialTokens {
-        let mut s = SpecialTokens::default();
+    /// The role names' contents, over the family's defaults.
+    fn special_tokens(&self, defaults: SpecialTokens) -> SpecialTokens {
+        let mut s = defaults;
         for (r, t) in &self.roles {
             let slot = match r {
                 0 => &mut s.bos,
@@ -202,10 +227,14 @@ impl Tokenizer {
         if vp.exists() && mp.exists() {
             return Tokenizer::from_vocab_merges(&vp, &mp, cfg);
         }
+        let vt = dir.join("vocab.txt");
+        if vt.exists() && !vp.exists() && !mp.exists() {
+            return Tokenizer::from_vocab_txt(&vt, cfg);
+        }
         let missing = match (vp.exists(), mp.exists()) {
             (true, false) => "merges.txt is missing (vocab.json is there)",
             (false, true) => "vocab.json is missing (merges.txt is there)",
-            _ => "tokenizer.json, vocab.json and merges.txt are missing",
+            _ => "tokenizer.json, vocab.json and merges.txt, and vocab.txt are missing",
         };
         Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: missing.into() })
     }
@@ -213,16 +242,77 @@ impl Tokenizer {
     fn from_vocab_merges(vp: &Path, mp: &Path, cfg: TokConfig) -> Result<Tokenizer> {
         let mut vocab = parse_vocab(vp, &read_json(vp)?)?;
         let merges = resolve_merges(mp, &vocab, parse_merges_txt(mp, &read(mp)?)?)?;
-        let special = cfg.special_tokens();
-        // the role tokens, then the other added tokens; a token not in vocab.json gets the next id
-        // added_tokens_decoder describes tokens precisely: it comes first and wins over the role entries (and their
-        // defaults) for the same content
+        let special = cfg.special_tokens(SpecialTokens::default());
+        let added = resolve_added(vp, &mut vocab, &cfg, &SpecialTokens::default(), &[0, 1, 2, 3, 4, 5, 6])?;
+        let id_of = |s: &str| added.iter().find(|t| t.content == s).map(|t| t.id);
+        let (cls, sep) = match (id_of(&special.cls), id_of(&special.sep)) {
+            (Some(c), Some(s)) => (c, s),
+            (None, _) => return Err(TokenizerError::MissingSpecial { token: special.cls.clone() }),
+            (_, None) => return Err(TokenizerError::MissingSpecial { token: special.sep.clone() }),
+        };
+        let aps = cfg.add_prefix_space.unwrap_or(false);
+        Ok(Tokenizer {
+            model: Model::Bpe(Box::new(Bpe::new(vocab, merges, false))),
+            added: AddedVocab::new(added),
+            add_prefix_space: aps,
+            use_regex: true,
+            trim_offsets: cfg.trim_offsets.unwrap_or(true),
+            post_add_prefix_space: aps,
+            post: Some(Template::roberta(cls, sep)),
+            decoder: Decoder::ByteLevel,
+            clean_up_spaces: false,
+            special,
+            model_max_length: cfg.model_max_length,
+        })
+    }
+
+    /// vocab.txt (one token per line, the line number its id) with tokenizer_config.json's do_lower_case,
+    /// strip_accents and tokenize_chinese_chars: BERT's tokenizer as transformers builds it from these files.
+    fn from_vocab_txt(vp: &Path, cfg: TokConfig) -> Result<Tokenizer> {
+        let mut vocab = parse_vocab_txt(vp, &read(vp)?)?;
+        let special = cfg.special_tokens(SpecialTokens::bert());
+        // BERT has no bos / eos roles: only those the config names are added
+        let added = resolve_added(vp, &mut vocab, &cfg, &SpecialTokens::bert(), &[2, 3, 4, 5, 6])?;
+        let id_of = |s: &str| added.iter().find(|t| t.content == s).map(|t| t.id);
+        let (Some(cls), Some(sep), Some(unk)) = (id_of(&special.cls), id_of(&special.sep), id_of(&special.unk)) else {
+            unreachable!("the roles were just added")
+        };
+        let normalizer = BertNormalizer {
+            clean_text: true,
+            handle_chinese_chars: cfg.tokenize_chinese_chars.unwrap_or(true),
+            strip_accents: cfg.strip_accents,
+            lowercase: cfg.do_lower_case.unwrap_or(true),
+        };
+        Ok(Tokenizer {
+            model: Model::WordPiece { wp: WordPiece::new(vocab, unk, "##".into(), 100), normalizer: Some(normalizer) },
+            added: AddedVocab::new(added),
+            add_prefix_space: false,
+            use_regex: false,
+            trim_offsets: false,
+            post_add_prefix_space: false,
+            post: Some(Template::bert(cls, sep)),
+            decoder: Decoder::WordPiece { prefix: "##".into(), cleanup: true },
+            clean_up_spaces: cfg.clean_up_tokenization_spaces,
+            special,
+            model_max_length: cfg.model_max_length,
+        })
+    }
+}
+
+/// The added tokens of a tokenizer built from vocabulary files: added_tokens_decoder's and the additional special
+/// tokens first (added_tokens_decoder describes tokens precisely and wins over the role entries for the same
+/// content), then the role tokens from the config, or from `defaults` for the roles in `roles` (indices into bos,
+/// eos, unk, sep, pad, cls, mask); a token not in the vocabulary gets the next free id (and is entered into it).
+fn resolve_added(vp: &Path, vocab: &mut FxHashMap<String, u32>, cfg: &TokConfig, defaults: &SpecialTokens, roles: &[usize]) -> Result<Vec<AddedToken>> {
         let mut wanted: Vec<(Option<u32>, AddedToken)> = cfg.extra.clone();
-        let defaults = SpecialTokens::default();
         let default_of = [&defaults.bos, &defaults.eos, &defaults.unk, &defaults.sep, &defaults.pad, &defaults.cls, &defaults.mask];
         for (r, d) in default_of.iter().enumerate() {
-            let t = cfg.roles.iter().find(|(k, _)| *k == r).map(|(_, t)| t.clone()).unwrap_or_else(|| AddedToken::special(d, 0));
-            wanted.push((None, t));
+            let given = cfg.roles.iter().find(|(k, _)| *k == r).map(|(_, t)| t.clone());
+            match given {
+                Some(t) => wanted.push((None, t)),
+                None if roles.contains(&r) => wanted.push((None, AddedToken::special(d, 0))),
+                None => {}
+            }
         }
         let mut added: Vec<AddedToken> = Vec::new();
         let mut next = vocab.values().map(|&i| i + 1).max().unwrap_or(0);
@@ -246,34 +336,163 @@ impl Tokenizer {
             next = next.max(t.id + 1);
             added.push(t);
         }
-        let id_of = |s: &str| added.iter().find(|t| t.content == s).map(|t| t.id);
-        let cls_sep = match (id_of(&special.cls), id_of(&special.sep)) {
-            (Some(c), Some(s)) => Some((c, s)),
-            (None, _) => return Err(TokenizerError::MissingSpecial { token: special.cls.clone() }),
-            (_, None) => return Err(TokenizerError::MissingSpecial { token: special.sep.clone() }),
-        };
-        let aps = cfg.add_prefix_space.unwrap_or(false);
-        Ok(Tokenizer {
-            bpe: Bpe::new(vocab, merges, false),
-            added: AddedVocab::new(added),
-            add_prefix_space: aps,
-            use_regex: true,
-            trim_offsets: cfg.trim_offsets.unwrap_or(true),
-            post_add_prefix_space: aps,
-            cls_sep,
-            special,
-            model_max_length: cfg.model_max_length,
-        })
-    }
+    Ok(added)
+}
 
+/// Parses vocab.txt as transformers does: one token per line (lines end at `\n`, `\r\n` or `\r`, Python's
+/// universal newlines), its id the line number; a token given twice keeps its last line.
+pub fn parse_vocab_txt(path: &Path, text: &str) -> Result<FxHashMap<String, u32>> {
+    let mut vocab = FxHashMap::default();
+    let mut id = 0u32;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, next) = match rest.find(['\n', '\r']) {
+            Some(k) => {
+                let skip = if rest[k..].starts_with("\r\n") { 2 } else { 1 };
+                (&rest[..k], &rest[k + skip..])
+            }
+            None => (rest, ""),
+        };
+        vocab.insert(line.to_string(), id);
+        id = id.checked_add(1).ok_or_else(|| bad_json(path, "more than 2^32 lines"))?;
+        rest = next;
+    }
+    if vocab.is_empty() {
+        return Err(TokenizerError::BadVocab { path: path.to_path_buf(), token: String::new(), msg: "the vocabulary is empty".into() });
+    }
+    Ok(vocab)
+}
+
+/// tokenizer.json's `added_tokens`, entered into `vocab`.
+fn parse_added(path: &Path, j: &Value, vocab: &mut FxHashMap<String, u32>) -> Result<Vec<AddedToken>> {
+    let mut added = Vec::new();
+    for t in j.get("added_tokens").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+        let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| bad_json(path, format!("added token without an id: {t}")))?;
+        if id >= max_id(vocab.len()) {
+            return Err(bad_json(path, format!("added token id {id} is far past the vocabulary ({} entries): {t}", vocab.len())));
+        }
+        let id = id as u32;
+        let mut a = token_entry(t).ok_or_else(|| bad_json(path, format!("malformed added token: {t}")))?;
+        a.id = id;
+        a.special = t.get("special").and_then(Value::as_bool).unwrap_or(false);
+        vocab.entry(a.content.clone()).or_insert(id);
+        added.push(a);
+    }
+    Ok(added)
+}
+
+/// What tokenizer.json's post_processor says: the template, and for the byte-level ones trim_offsets and
+/// add_prefix_space.
+struct Post {
+    template: Option<Template>,
+    trim_offsets: Option<bool>,
+    add_prefix_space: Option<bool>,
+}
+
+/// Parses the post_processor: RobertaProcessing, BertProcessing, TemplateProcessing, ByteLevel, or none. Every id
+/// it adds must be a token: one that is neither in the vocabulary nor an added token would reach the model as an
+/// id no token decodes to (found by the fuzzer).
+fn parse_post(path: &Path, j: &Value, vocab: &FxHashMap<String, u32>, added: &[AddedToken]) -> Result<Post> {
+    let post = j.get("post_processor").cloned().unwrap_or(Value::Null);
+    let flag = |k: &str| post.get(k).and_then(Value::as_bool);
+    let kind = post.get("type").and_then(Value::as_str);
+    let pair_id = |k: &str| post.get(k).and_then(|v| v.get(1)).and_then(Value::as_u64).map(|x| x as u32);
+    let out = match kind {
+        None => Post { template: None, trim_offsets: None, add_prefix_space: None },
+        Some(k @ ("RobertaProcessing" | "BertProcessing")) => {
+            let (Some(c), Some(s)) = (pair_id("cls"), pair_id("sep")) else {
+                return Err(bad_json(path, format!("{k} without cls / sep ids")));
+            };
+            if k == "RobertaProcessing" {
+                Post { template: Some(Template::roberta(c, s)), trim_offsets: Some(flag("trim_offsets").unwrap_or(true)), add_prefix_space: Some(flag("add_prefix_space").unwrap_or(true)) }
+            } else {
+                Post { template: Some(Template::bert(c, s)), trim_offsets: None, add_prefix_space: None }
+            }
+        }
+        Some("TemplateProcessing") => Post { template: Some(parse_template(path, &post)?), trim_offsets: None, add_prefix_space: None },
+        Some("ByteLevel") => Post { template: None, trim_offsets: Some(flag("trim_offsets").unwrap_or(true)), add_prefix_space: None },
+        Some(other) => {
+            return Err(TokenizerError::Unsupported { path: path.to_path_buf(), what: "post_processor", kind: other.to_string() });
+        }
+    };
+    if let Some(t) = &out.template {
+        for v in t.special_ids() {
+            if !vocab.values().any(|&i| i == v) && !added.iter().any(|a| a.id == v) {
+                let k = kind.unwrap_or("?");
+                return Err(bad_json(path, format!("{k}: special token id {v} is not a token of the vocabulary or the added tokens")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// TemplateProcessing: `single` and `pair`, lists of `{"SpecialToken": {"id", "type_id"}}` and
+/// `{"Sequence": {"id": "A" | "B", "type_id"}}`, the special tokens' ids in `special_tokens`.
+fn parse_template(path: &Path, post: &Value) -> Result<Template> {
+    let specials = post.get("special_tokens").and_then(Value::as_object);
+    let pieces = |key: &str| -> Result<Vec<TemplatePiece>> {
+        let list = post.get(key).and_then(Value::as_array).ok_or_else(|| bad_json(path, format!("TemplateProcessing without a \"{key}\" list")))?;
+        list.iter()
+            .map(|p| {
+                let bad = || bad_json(path, format!("TemplateProcessing {key}: malformed piece {p}"));
+                let type_id = |v: &Value| v.get("type_id").and_then(Value::as_u64).map_or(Ok(0), |t| u32::try_from(t).map_err(|_| bad()));
+                if let Some(sp) = p.get("SpecialToken") {
+                    let name = sp.get("id").and_then(Value::as_str).ok_or_else(bad)?;
+                    let ids = specials
+                        .and_then(|m| m.get(name))
+                        .and_then(|t| t.get("ids"))
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| bad_json(path, format!("TemplateProcessing {key}: special token {name:?} is not in special_tokens")))?
+                        .iter()
+                        .map(|i| i.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(bad))
+                        .collect::<Result<Vec<u32>>>()?;
+                    Ok(TemplatePiece::Special { ids, type_id: type_id(sp)? })
+                } else if let Some(sq) = p.get("Sequence") {
+                    let second = match sq.get("id").and_then(Value::as_str) {
+                        Some("A") => false,
+                        Some("B") => true,
+                        _ => return Err(bad()),
+                    };
+                    Ok(TemplatePiece::Seq { second, type_id: type_id(sq)? })
+                } else {
+                    Err(bad())
+                }
+            })
+            .collect()
+    };
+    let (single, pair) = (pieces("single")?, pieces("pair")?);
+    if single.iter().any(|p| matches!(p, TemplatePiece::Seq { second: true, .. })) {
+        return Err(bad_json(path, "TemplateProcessing: the single template uses $B"));
+    }
+    Ok(Template { single, pair })
+}
+
+/// The one pre-tokenizer of tokenizer.json (alone, or alone in a Sequence), by type.
+fn single_pre_tokenizer(path: &Path, j: &Value) -> Result<Value> {
+    let mut pre = j.get("pre_tokenizer").cloned().unwrap_or(Value::Null);
+    if pre.get("type").and_then(Value::as_str) == Some("Sequence") {
+        let list = pre.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if list.len() != 1 {
+            return Err(TokenizerError::Unsupported { path: path.to_path_buf(), what: "pre_tokenizer", kind: "Sequence of several".into() });
+        }
+        pre = list[0].clone();
+    }
+    Ok(pre)
+}
+
+impl Tokenizer {
     fn from_tokenizer_json(path: &Path, cfg: TokConfig) -> Result<Tokenizer> {
         let j = read_json(path)?;
-        let unsupported = |what: &'static str, kind: &str| TokenizerError::Unsupported { path: PathBuf::from(path), what, kind: kind.to_string() };
         let model = j.get("model").ok_or_else(|| bad_json(path, "no \"model\""))?;
-        let mtype = model.get("type").and_then(Value::as_str).unwrap_or("BPE");
-        if mtype != "BPE" {
-            return Err(unsupported("model type", mtype));
+        match model.get("type").and_then(Value::as_str).unwrap_or("BPE") {
+            "BPE" => Self::bpe_from_json(path, &j, model, cfg),
+            "WordPiece" => Self::wordpiece_from_json(path, &j, model, cfg),
+            other => Err(TokenizerError::Unsupported { path: path.to_path_buf(), what: "model type", kind: other.to_string() }),
         }
+    }
+
+    fn bpe_from_json(path: &Path, j: &Value, model: &Value, cfg: TokConfig) -> Result<Tokenizer> {
+        let unsupported = |what: &'static str, kind: &str| TokenizerError::Unsupported { path: PathBuf::from(path), what, kind: kind.to_string() };
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let Some(s) = model.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 return Err(unsupported(if key.starts_with('c') { "BPE continuing_subword_prefix" } else { "BPE end_of_word_suffix" }, s));
@@ -311,14 +530,7 @@ impl Tokenizer {
             return Err(unsupported("normalizer", n.get("type").and_then(Value::as_str).unwrap_or("?")));
         }
         // pre-tokenizer: ByteLevel, possibly alone in a Sequence
-        let mut pre = j.get("pre_tokenizer").cloned().unwrap_or(Value::Null);
-        if pre.get("type").and_then(Value::as_str) == Some("Sequence") {
-            let list = pre.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default();
-            if list.len() != 1 {
-                return Err(unsupported("pre_tokenizer", "Sequence of several"));
-            }
-            pre = list[0].clone();
-        }
+        let pre = single_pre_tokenizer(path, j)?;
         let ptype = pre.get("type").and_then(Value::as_str).unwrap_or("none");
         if ptype != "ByteLevel" {
             return Err(unsupported("pre_tokenizer", ptype));
@@ -326,52 +538,84 @@ impl Tokenizer {
         let b = |v: &Value, k: &str, d: bool| v.get(k).and_then(Value::as_bool).unwrap_or(d);
         let add_prefix_space = cfg.add_prefix_space.unwrap_or(b(&pre, "add_prefix_space", true));
         let use_regex = b(&pre, "use_regex", true);
-        // added tokens
-        let mut added = Vec::new();
-        for t in j.get("added_tokens").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| bad_json(path, format!("added token without an id: {t}")))?;
-            if id >= max_id(vocab.len()) {
-                return Err(bad_json(path, format!("added token id {id} is far past the vocabulary ({} entries): {t}", vocab.len())));
-            }
-            let id = id as u32;
-            let mut a = token_entry(t).ok_or_else(|| bad_json(path, format!("malformed added token: {t}")))?;
-            a.id = id;
-            a.special = b(t, "special", false);
-            vocab.entry(a.content.clone()).or_insert(id);
-            added.push(a);
-        }
-        // post-processor
-        let post = j.get("post_processor").cloned().unwrap_or(Value::Null);
-        let (cls_sep, trim, post_aps) = match post.get("type").and_then(Value::as_str) {
-            None => (None, false, add_prefix_space),
-            Some("RobertaProcessing") => {
-                let id = |k: &str| post.get(k).and_then(|v| v.get(1)).and_then(Value::as_u64).map(|x| x as u32);
-                let (c, s) = (id("cls"), id("sep"));
-                let (Some(c), Some(s)) = (c, s) else {
-                    return Err(bad_json(path, "RobertaProcessing without cls / sep ids"));
-                };
-                // Every id an encoding carries must be a token: a cls / sep id that is neither in the vocabulary nor
-                // an added token would reach the model as an id no token decodes to (found by the fuzzer).
-                for (k, v) in [("cls", c), ("sep", s)] {
-                    if !vocab.values().any(|&i| i == v) && !added.iter().any(|a| a.id == v) {
-                        return Err(bad_json(path, format!("RobertaProcessing {k} id {v} is not a token of the vocabulary or the added tokens")));
-                    }
-                }
-                (Some((c, s)), cfg.trim_offsets.unwrap_or(b(&post, "trim_offsets", true)), cfg.add_prefix_space.unwrap_or(b(&post, "add_prefix_space", true)))
-            }
-            Some("ByteLevel") => (None, cfg.trim_offsets.unwrap_or(b(&post, "trim_offsets", true)), add_prefix_space),
-            Some(other) => return Err(unsupported("post_processor", other)),
-        };
+        let added = parse_added(path, j, &mut vocab)?;
+        let post = parse_post(path, j, &vocab, &added)?;
         let ignore_merges = b(model, "ignore_merges", false);
         Ok(Tokenizer {
-            bpe: Bpe::new(vocab, merges, ignore_merges),
+            model: Model::Bpe(Box::new(Bpe::new(vocab, merges, ignore_merges))),
             added: AddedVocab::new(added),
             add_prefix_space,
             use_regex,
-            trim_offsets: trim,
-            post_add_prefix_space: post_aps,
-            cls_sep,
-            special: cfg.special_tokens(),
+            trim_offsets: post.trim_offsets.is_some_and(|t| cfg.trim_offsets.unwrap_or(t)),
+            post_add_prefix_space: post.add_prefix_space.map_or(add_prefix_space, |a| cfg.add_prefix_space.unwrap_or(a)),
+            post: post.template,
+            decoder: Decoder::ByteLevel,
+            // transformers never cleans up a BPE tokenizer's decoded text
+            clean_up_spaces: false,
+            special: cfg.special_tokens(SpecialTokens::default()),
+            model_max_length: cfg.model_max_length,
+        })
+    }
+
+    fn wordpiece_from_json(path: &Path, j: &Value, model: &Value, cfg: TokConfig) -> Result<Tokenizer> {
+        let unsupported = |what: &'static str, kind: &str| TokenizerError::Unsupported { path: PathBuf::from(path), what, kind: kind.to_string() };
+        let mut vocab = parse_vocab(path, model.get("vocab").ok_or_else(|| bad_json(path, "model has no \"vocab\""))?)?;
+        let unk_token = model.get("unk_token").and_then(Value::as_str).unwrap_or("[UNK]").to_string();
+        let prefix = model.get("continuing_subword_prefix").and_then(Value::as_str).unwrap_or("##").to_string();
+        let max_chars = match model.get("max_input_chars_per_word") {
+            // BertTokenizer builds its WordPiece with the default
+            _ if cfg.bert_class => 100,
+            None | Some(Value::Null) => 100,
+            Some(v) => v.as_u64().ok_or_else(|| bad_json(path, format!("max_input_chars_per_word {v} is not a count")))? as usize,
+        };
+        let normalizer = match j.get("normalizer").filter(|n| !n.is_null()) {
+            // transformers' BertTokenizer (4.x's fast one too) rebuilds the normalizer from tokenizer_config.json's
+            // flags, whatever tokenizer.json says (defaults: lowercase, accents following it, ideographs padded)
+            _ if cfg.bert_class => Some(BertNormalizer {
+                clean_text: true,
+                handle_chinese_chars: cfg.tokenize_chinese_chars.unwrap_or(true),
+                strip_accents: cfg.strip_accents,
+                lowercase: cfg.do_lower_case.unwrap_or(true),
+            }),
+            None => None,
+            Some(n) if n.get("type").and_then(Value::as_str) == Some("BertNormalizer") => {
+                let b = |k: &str, d: bool| n.get(k).and_then(Value::as_bool).unwrap_or(d);
+                Some(BertNormalizer {
+                    clean_text: b("clean_text", true),
+                    handle_chinese_chars: b("handle_chinese_chars", true),
+                    strip_accents: n.get("strip_accents").and_then(Value::as_bool),
+                    lowercase: b("lowercase", true),
+                })
+            }
+            Some(n) => return Err(unsupported("normalizer", n.get("type").and_then(Value::as_str).unwrap_or("?"))),
+        };
+        let pre = single_pre_tokenizer(path, j)?;
+        let ptype = pre.get("type").and_then(Value::as_str).unwrap_or("none");
+        if ptype != "BertPreTokenizer" {
+            return Err(unsupported("pre_tokenizer (with WordPiece)", ptype));
+        }
+        let added = parse_added(path, j, &mut vocab)?;
+        let post = parse_post(path, j, &vocab, &added)?;
+        let unk = *vocab.get(&unk_token).ok_or_else(|| bad_json(path, format!("the WordPiece unk_token {unk_token:?} is not in the vocabulary")))?;
+        let decoder = match j.get("decoder").filter(|d| !d.is_null()) {
+            None => Decoder::WordPiece { prefix: prefix.clone(), cleanup: false },
+            Some(d) if d.get("type").and_then(Value::as_str) == Some("WordPiece") => Decoder::WordPiece {
+                prefix: d.get("prefix").and_then(Value::as_str).unwrap_or("##").to_string(),
+                cleanup: d.get("cleanup").and_then(Value::as_bool).unwrap_or(true),
+            },
+            Some(d) => return Err(unsupported("decoder (with WordPiece)", d.get("type").and_then(Value::as_str).unwrap_or("?"))),
+        };
+        Ok(Tokenizer {
+            model: Model::WordPiece { wp: WordPiece::new(vocab, unk, prefix, max_chars), normalizer },
+            added: AddedVocab::new(added),
+            add_prefix_space: false,
+            use_regex: false,
+            trim_offsets: false,
+            post_add_prefix_space: false,
+            post: post.template,
+            decoder,
+            clean_up_spaces: cfg.clean_up_tokenization_spaces,
+            special: cfg.special_tokens(SpecialTokens::bert()),
             model_max_length: cfg.model_max_length,
         })
     }

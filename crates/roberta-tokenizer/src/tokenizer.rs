@@ -1,9 +1,13 @@
-//! The tokenizer: added-token split → byte-level pre-tokenization → BPE → post-processing → padding.
+//! The tokenizer: added-token split → normalizer → pre-tokenization → model → post-processing → padding, for the
+//! two families: byte-level BPE (RoBERTa: no normalizer, GPT-2 pre-tokenization) and WordPiece (BERT: the BERT
+//! normalizer and pre-tokenizer).
 use crate::added::AddedVocab;
 use crate::bpe::Bpe;
-use crate::encoding::{assemble, pad, truncate, Encoding, Padding, Seq, TruncationStrategy};
+use crate::encoding::{assemble, pad, truncate, Encoding, Padding, Seq, Template, TruncationStrategy};
 use crate::error::{Result, TokenizerError};
+use crate::normalizer::BertNormalizer;
 use crate::pretokenize;
+use crate::wordpiece::{self, WordPiece};
 use rayon::prelude::*;
 
 /// The special tokens by role (their contents), as transformers names them.
@@ -25,6 +29,21 @@ pub struct SpecialTokens {
     pub mask: String,
 }
 
+impl SpecialTokens {
+    /// BERT's: `[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` (BERT has no bos / eos: they name `[CLS]` and `[SEP]`).
+    pub fn bert() -> SpecialTokens {
+        SpecialTokens {
+            bos: "[CLS]".into(),
+            eos: "[SEP]".into(),
+            unk: "[UNK]".into(),
+            sep: "[SEP]".into(),
+            pad: "[PAD]".into(),
+            cls: "[CLS]".into(),
+            mask: "[MASK]".into(),
+        }
+    }
+}
+
 impl Default for SpecialTokens {
     fn default() -> Self {
         SpecialTokens {
@@ -42,7 +61,7 @@ impl Default for SpecialTokens {
 /// Options of one encode call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
-    /// Adds `<s>` … `</s>` (default true).
+    /// Adds the post-processor's special tokens (`<s>` … `</s>`, `[CLS]` … `[SEP]`; default true).
     pub add_special_tokens: bool,
     /// Truncates to at most this many tokens, special tokens included.
     pub max_length: Option<usize>,
@@ -67,9 +86,27 @@ pub enum Input<'a> {
     Words(&'a [&'a str]),
 }
 
-/// A RoBERTa byte-level BPE tokenizer. `Send + Sync`; share it behind an `Arc` or by reference.
+/// The model stage, which fixes the family's normalizer and pre-tokenizer.
+pub(crate) enum Model {
+    /// Byte-level BPE (RoBERTa, GPT-2): no normalizer, GPT-2 pre-tokenization.
+    Bpe(Box<Bpe>),
+    /// WordPiece (BERT): its normalizer (if any) and the BERT pre-tokenizer.
+    WordPiece { wp: WordPiece, normalizer: Option<BertNormalizer> },
+}
+
+/// How ids are turned back into text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Decoder {
+    /// Byte-level: token characters back to bytes.
+    ByteLevel,
+    /// WordPiece: pieces joined, the continuation prefix removed; `cleanup` as HF's decoder.
+    WordPiece { prefix: String, cleanup: bool },
+}
+
+/// A Hugging Face tokenizer of the RoBERTa (byte-level BPE) or BERT (WordPiece) family. `Send + Sync`; share it
+/// behind an `Arc` or by reference.
 pub struct Tokenizer {
-    pub(crate) bpe: Bpe,
+    pub(crate) model: Model,
     pub(crate) added: AddedVocab,
     /// ByteLevel pre-tokenizer's add_prefix_space.
     pub(crate) add_prefix_space: bool,
@@ -77,8 +114,11 @@ pub struct Tokenizer {
     /// The post-processor's trim_offsets and add_prefix_space.
     pub(crate) trim_offsets: bool,
     pub(crate) post_add_prefix_space: bool,
-    /// (cls, sep) ids when the post-processor adds RoBERTa's special tokens.
-    pub(crate) cls_sep: Option<(u32, u32)>,
+    /// The post-processor's template (special tokens and type ids), if there is one.
+    pub(crate) post: Option<Template>,
+    pub(crate) decoder: Decoder,
+    /// transformers' `clean_up_tokenization_spaces` after decoding.
+    pub(crate) clean_up_spaces: bool,
     pub(crate) special: SpecialTokens,
     pub(crate) model_max_length: Option<usize>,
 }
@@ -135,7 +175,6 @@ impl Tokenizer {
 
     /// Encodes any input with the given options; fails only when max_length cannot hold the special tokens.
     pub fn encode_with(&self, input: Input, opts: &EncodeOptions) -> Result<Encoding> {
-        let specials = if opts.add_special_tokens { self.cls_sep } else { None };
         let (mut a, mut b, prefix) = match input {
             Input::Single(t) => (self.encode_seq(t, self.add_prefix_space, None), None, self.post_add_prefix_space),
             Input::Pair(t, p) => (
@@ -156,10 +195,9 @@ impl Tokenizer {
             }
         };
         if let Some(max) = opts.max_length {
-            let n_special = match (specials, &b) {
-                (None, _) => 0,
-                (Some(_), None) => 2,
-                (Some(_), Some(_)) => 4,
+            let n_special = match &self.post {
+                Some(t) if opts.add_special_tokens => t.added(b.is_some()),
+                _ => 0,
             };
             if max < n_special {
                 return Err(TokenizerError::MaxLengthTooSmall { max_length: max, special: n_special });
@@ -186,7 +224,7 @@ impl Tokenizer {
                 (v, Vec::new())
             }
         };
-        Ok(assemble(a, b, bytes, specials))
+        Ok(assemble(a, b, bytes, self.post.as_ref(), opts.add_special_tokens))
     }
 
     /// Encodes many inputs in parallel (rayon), then pads them.
@@ -198,6 +236,10 @@ impl Tokenizer {
 
     /// Tokens of one sequence, before truncation and post-processing; offsets in characters of `text`.
     fn encode_seq(&self, text: &str, add_prefix_space: bool, word: Option<u32>) -> Seq {
+        let bpe = match &self.model {
+            Model::Bpe(bpe) => bpe,
+            Model::WordPiece { wp, normalizer } => return self.encode_seq_wordpiece(wp, normalizer.as_ref(), text, word),
+        };
         let mut s = Seq::default();
         let mut starts = CharCursor { byte: 0, ch: 0 };
         let mut ends = CharCursor { byte: 0, ch: 0 };
@@ -228,11 +270,11 @@ impl Tokenizer {
             let base = piece.start;
             let map = |p: usize| if prefixed { base + p.saturating_sub(1) } else { base + p };
             let mut word_fn = |a: usize, b: usize| {
-                self.bpe.tokenize(&virt.as_bytes()[a..b], |id, ts, te| {
+                bpe.tokenize(&virt.as_bytes()[a..b], |id, ts, te| {
                     s.ids.push(id);
                     s.offsets.push((starts.at(text, map(a + ts)), ends.at(text, map(a + te - 1)) + 1));
                     s.word_ids.push(Some(word.unwrap_or(word_idx)));
-                    let (l, t) = self.bpe.token_spaces(id);
+                    let (l, t) = bpe.token_spaces(id);
                     s.spaces.push((l as usize, t as usize));
                 });
                 word_idx += 1;
@@ -246,43 +288,143 @@ impl Tokenizer {
         s
     }
 
-    /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), special tokens kept or
-    /// skipped.
+    /// The WordPiece family's sequence: added tokens that are not normalized split from the original text; each
+    /// remaining piece normalized, then split on the normalized added tokens, pre-tokenized (whitespace and
+    /// punctuation) and cut into word pieces. Offsets go back through the normalizer's alignment.
+    fn encode_seq_wordpiece(&self, wp: &WordPiece, normalizer: Option<&BertNormalizer>, text: &str, word: Option<u32>) -> Seq {
+        let mut s = Seq::default();
+        let mut word_idx = 0u32;
+        // byte → character index of `text` (offsets are characters)
+        let ascii = text.is_ascii();
+        let char_of: Vec<u32> = if ascii {
+            Vec::new()
+        } else {
+            let mut v = vec![0u32; text.len() + 1];
+            let mut n = 0;
+            for (b, c) in text.char_indices() {
+                v[b..b + c.len_utf8()].fill(n);
+                n += 1;
+            }
+            v[text.len()] = n;
+            v
+        };
+        let ch = |b: usize| if ascii { b } else { char_of[b] as usize };
+        let push = |s: &mut Seq, id: u32, start: usize, end: usize, w: u32| {
+            s.ids.push(id);
+            s.offsets.push((ch(start), ch(end)));
+            s.word_ids.push(Some(word.unwrap_or(w)));
+            s.spaces.push((0, 0));
+        };
+        for piece in self.added.split_unnormalized(text) {
+            if let Some(k) = piece.added {
+                push(&mut s, self.added.tokens[k].id, piece.start, piece.end, word_idx);
+                word_idx += 1;
+                continue;
+            }
+            let seg = &text[piece.start..piece.end];
+            let norm = match normalizer {
+                Some(n) => n.normalize(seg),
+                None => crate::normalizer::Normalized::identity(seg),
+            };
+            let orig = |a: usize, b: usize| {
+                let (x, y) = norm.original(a, b);
+                (piece.start + x, piece.start + y)
+            };
+            for np in self.added.split_normalized(&norm.text) {
+                if let Some(k) = np.added {
+                    let (x, y) = orig(np.start, np.end);
+                    push(&mut s, self.added.tokens[k].id, x, y, word_idx);
+                    word_idx += 1;
+                    continue;
+                }
+                let sub = &norm.text[np.start..np.end];
+                wordpiece::split_bert(sub, |a, b| {
+                    let w = &sub[a..b];
+                    wp.tokenize(w, |id, ts, te| {
+                        let (x, y) = orig(np.start + a + ts, np.start + a + te);
+                        push(&mut s, id, x, y, word_idx);
+                    });
+                    word_idx += 1;
+                });
+            }
+        }
+        s
+    }
+
+    /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), or word pieces joined;
+    /// special tokens kept or skipped.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
         let toks: Vec<&str> = ids
             .iter()
             .filter_map(|&id| match self.added.by_id(id) {
                 Some(t) if skip_special_tokens && t.special => None,
                 Some(t) => Some(t.content.as_str()),
-                None => self.bpe.id_to_token(id),
+                None => self.model_id_to_token(id),
             })
             .collect();
         self.convert_tokens_to_string(&toks)
     }
 
-    /// Joins token strings back into text through the byte-level decoder (HF's `convert_tokens_to_string`).
+    /// Joins token strings back into text through the decoder (HF's `convert_tokens_to_string`), then, when the
+    /// tokenizer config asks for it, transformers' `clean_up_tokenization`.
     pub fn convert_tokens_to_string(&self, tokens: &[&str]) -> String {
-        let mut bytes = Vec::new();
-        for t in tokens {
-            crate::bytes::token_to_bytes(t, &mut bytes);
+        let text = match &self.decoder {
+            Decoder::ByteLevel => {
+                let mut bytes = Vec::new();
+                for t in tokens {
+                    crate::bytes::token_to_bytes(t, &mut bytes);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            Decoder::WordPiece { prefix, cleanup } => wordpiece::decode(tokens, prefix, *cleanup),
+        };
+        if self.clean_up_spaces {
+            wordpiece::clean_up_tokenization_spaces(&text)
+        } else {
+            text
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn model_id_to_token(&self, id: u32) -> Option<&str> {
+        match &self.model {
+            Model::Bpe(b) => b.id_to_token(id),
+            Model::WordPiece { wp, .. } => wp.id_to_token(id),
+        }
+    }
+
+    fn model_token_to_id(&self, token: &str) -> Option<u32> {
+        match &self.model {
+            Model::Bpe(b) => b.token_to_id(token),
+            Model::WordPiece { wp, .. } => wp.token_to_id(token),
+        }
+    }
+
+    /// Which family: `"bpe"` (byte-level BPE, RoBERTa) or `"wordpiece"` (BERT).
+    pub fn model_type(&self) -> &'static str {
+        match &self.model {
+            Model::Bpe(_) => "bpe",
+            Model::WordPiece { .. } => "wordpiece",
+        }
     }
 
     /// The id of a token string (vocabulary or added).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.added.by_content(token).map(|t| t.id).or_else(|| self.bpe.token_to_id(token))
+        self.added.by_content(token).map(|t| t.id).or_else(|| self.model_token_to_id(token))
     }
 
     /// The token string of an id (vocabulary or added).
     pub fn id_to_token(&self, id: u32) -> Option<&str> {
-        self.added.by_id(id).map(|t| t.content.as_str()).or_else(|| self.bpe.id_to_token(id))
+        self.added.by_id(id).map(|t| t.content.as_str()).or_else(|| self.model_id_to_token(id))
     }
 
     /// Size of the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
         let added = self.added.tokens.iter().map(|t| t.id as usize + 1).max().unwrap_or(0);
-        self.bpe.len().max(added)
+        let model = match &self.model {
+            Model::Bpe(b) => b.len(),
+            Model::WordPiece { wp, .. } => wp.len(),
+        };
+        model.max(added)
     }
 
     /// The special tokens by role.
@@ -290,9 +432,19 @@ impl Tokenizer {
         &self.special
     }
 
-    /// Id of the padding token (1 for RoBERTa).
+    /// Id of the padding token (1 for RoBERTa, 0 for BERT).
     pub fn pad_token_id(&self) -> u32 {
         self.token_to_id(&self.special.pad).unwrap_or(1)
+    }
+
+    /// The ids the post-processor puts around a single text: (first, last), e.g. `<s>`/`</s>` or
+    /// `[CLS]`/`[SEP]`; None without a post-processor.
+    pub fn cls_sep(&self) -> Option<(u32, u32)> {
+        let ids: Vec<u32> = self.post.as_ref()?.single.iter().flat_map(|p| match p {
+            crate::encoding::TemplatePiece::Special { ids, .. } => ids.clone(),
+            _ => Vec::new(),
+        }).collect();
+        Some((*ids.first()?, *ids.last()?))
     }
 
     /// Id of the mask token, if the vocabulary has one.

@@ -1,5 +1,6 @@
-//! The tokenizer on arbitrary text: both fixture tokenizers (tokenizer.json and vocab.json + merges.txt), single
-//! texts, pairs, pre-split words, truncation, and decoding arbitrary ids. Checks the invariants every caller
+//! The tokenizer on arbitrary text: the byte-level fixture tokenizers (tokenizer.json and vocab.json + merges.txt)
+//! and a WordPiece one (uncased: the normalizer at work), single texts, pairs, pre-split words, truncation, and
+//! decoding arbitrary ids. Checks the invariants every caller
 //! relies on: ids inside the vocabulary, offsets inside the text and ordered, truncation honoured.
 #![no_main]
 mod common;
@@ -7,12 +8,13 @@ use libfuzzer_sys::fuzz_target;
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
 use std::sync::OnceLock;
 
-fn tokenizers() -> &'static [Tokenizer; 2] {
-    static T: OnceLock<[Tokenizer; 2]> = OnceLock::new();
+fn tokenizers() -> &'static [Tokenizer; 3] {
+    static T: OnceLock<[Tokenizer; 3]> = OnceLock::new();
     T.get_or_init(|| {
         [
             Tokenizer::from_dir(common::fixture("models/tiny-ner")).expect("tiny-ner tokenizer"),
             Tokenizer::from_dir(common::fixture("models/tiny-mlm")).expect("tiny-mlm tokenizer"),
+            Tokenizer::from_dir(common::fixture("tokenizers/wordpiece-uncased-es")).expect("WordPiece tokenizer"),
         ]
     })
 }
@@ -33,7 +35,7 @@ fn check(tok: &Tokenizer, input: Input, opts: &EncodeOptions, chars: usize) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
-    let tok = &tokenizers()[(ctl & 1) as usize];
+    let tok = &tokenizers()[(ctl & 1) as usize + usize::from(ctl & 0x81 == 0x81)];
     let opts = EncodeOptions {
         add_special_tokens: ctl & 2 == 0,
         max_length: (ctl & 4 != 0).then_some((ctl >> 3) as usize),
