@@ -49,7 +49,7 @@ fn bench_dtype(c: &mut Criterion, dtype: roberta_encoder::CpuDType) {
         let ids: Vec<u32> = (0..b * t).map(|i| if i % t == 0 { 0 } else { 3 + (i as u32 * 7919) % 50_000 }).collect();
         let mask: Vec<u32> = (0..b * t).map(|i| (i % t < lens[i / t]) as u32).collect();
         let name = if b == 64 { "pharmaconer".to_string() } else { format!("{b}x{t}") };
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
         let t0 = Instant::now();
         m.forward(&input, false).unwrap();
         let s = t0.elapsed().as_secs_f64();

@@ -79,7 +79,7 @@ fn main() {
     let cases: [(&str, Vec<usize>); 3] = [("1x128", vec![128]), ("32x128", vec![128; 32]), ("32xmixed64", mixed_lengths())];
     for (name, lens) in &cases {
         let (ids, mask, t) = batch(lens);
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: lens.len(), seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: lens.len(), seq_len: t };
         let tokens: usize = lens.iter().sum();
         let fl = flops(&cfg, lens);
         let report = |what: &str, s: f64, stats: roberta_encoder::ForwardStats| {

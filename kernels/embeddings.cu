@@ -4,6 +4,7 @@
 // Reference (crates/roberta-gpu/src/reference.rs, `embeddings`, `pack`, `unpack`):
 //   position of token t of a sequence = pad + (number of non-pad ids among its tokens 0..=t) if
 //   ids[t] != pad, else pad (HF's create_position_ids_from_input_ids: padding_idx + cumsum(mask)·mask);
+//   with pad = -1 (no id is -1) that is t, BERT's position;
 //   x = word[id] + pos[position] + type[type_id or 0];  out = LayerNorm(x)·gamma + beta (f32 math).
 //   Ids and positions are clamped into their tables (never an out-of-bounds read).
 //   pack: packed[off[b]+t] = padded[b·T+t] for t < len_b; unpack: the inverse, padding rows zeroed.

@@ -243,11 +243,18 @@ fn untied_decoder_must_be_in_the_checkpoint() {
     std::fs::remove_dir_all(&d).ok();
 }
 
-/// A `model_type` the engine does not implement (BERT: other positions and token types) is refused by name.
+/// A `model_type` the engine does not implement (DistilBERT: no token types, other names) is refused by name; a
+/// RoBERTa checkpoint whose config says `bert` is read with BERT's names and fails on the first one it lacks.
 #[test]
 fn unsupported_model_type_is_refused() {
+    let d = temp_copy("tiny-cls", "distilbert");
+    edit_config(&d, "model_type", "distilbert".into());
+    let e = load_err(&d);
+    assert!(e.contains("config.json") && e.contains("unsupported model_type = \"distilbert\""), "{e}");
     let d = temp_copy("tiny-cls", "bert");
     edit_config(&d, "model_type", "bert".into());
-    let e = load_err(&d);
-    assert!(e.contains("config.json") && e.contains("unsupported model_type = \"bert\""), "{e}");
+    let opts = roberta::LoadOptions { tokenizer: false, ..Default::default() };
+    let e = roberta::Model::load_with(&d, &opts).err().expect("RoBERTa's head under BERT's names must fail").to_string();
+    std::fs::remove_dir_all(&d).ok();
+    assert!(e.contains("missing tensor pooler.dense.weight"), "{e}");
 }

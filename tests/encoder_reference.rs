@@ -54,7 +54,7 @@ fn run(dir: &Path, r: &Reference) -> (Vec<Vec<f32>>, Vec<f32>) {
     let w = Weights::load_dir(dir).unwrap();
     let model = RobertaModel::load(&cfg, &w).unwrap();
     let head = Head::from_architecture(&cfg, &w).unwrap().expect("a head");
-    let input = BatchInput { input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+    let input = BatchInput { token_type_ids: None, input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
     let out = model.forward(&input, true).unwrap();
     assert_eq!(out.hidden_states.len(), cfg.num_hidden_layers + 1);
     assert_eq!(out.hidden_states.last().unwrap(), &out.last_hidden_state);
@@ -144,14 +144,14 @@ fn padded_batch_equals_each_sequence_alone() {
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
     let model = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
     let r = reference("ner");
-    let input = BatchInput { input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+    let input = BatchInput { token_type_ids: None, input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
     let all = model.forward(&input, false).unwrap().last_hidden_state;
     let h = cfg.hidden_size;
     for b in 0..r.batch {
         let len = r.mask[b * r.seq_len..(b + 1) * r.seq_len].iter().filter(|&&m| m != 0).count();
         let ids = &r.ids[b * r.seq_len..b * r.seq_len + len];
         let mask = vec![1u32; len];
-        let one = model.forward(&BatchInput { input_ids: ids, attention_mask: &mask, batch: 1, seq_len: len }, false).unwrap();
+        let one = model.forward(&BatchInput { token_type_ids: None, input_ids: ids, attention_mask: &mask, batch: 1, seq_len: len }, false).unwrap();
         let e = max_err(&one.last_hidden_state, &all[b * r.seq_len * h..(b * r.seq_len + len) * h], h, &vec![true; len]);
         assert!(e < 1e-5, "sequence {b}: {e:e}");
     }
@@ -164,13 +164,13 @@ fn forward_rejects_bad_input() {
     let model = RobertaModel::load(&cfg, &Weights::load_dir(&dir).unwrap()).unwrap();
     let ids = vec![5u32; 513];
     let mask = vec![1u32; 513];
-    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &mask, batch: 1, seq_len: 513 }, false).unwrap_err();
+    let e = model.forward(&BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 1, seq_len: 513 }, false).unwrap_err();
     assert!(e.to_string().contains("513") && e.to_string().contains("512"), "{e}");
-    assert!(model.forward(&BatchInput { input_ids: &ids[..512], attention_mask: &mask[..512], batch: 1, seq_len: 512 }, false).is_ok());
+    assert!(model.forward(&BatchInput { token_type_ids: None, input_ids: &ids[..512], attention_mask: &mask[..512], batch: 1, seq_len: 512 }, false).is_ok());
     let ids = [0u32, 8000, 2];
-    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &[1, 1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
+    let e = model.forward(&BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &[1, 1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
     assert!(e.to_string().contains("8000"), "{e}");
-    let e = model.forward(&BatchInput { input_ids: &ids, attention_mask: &[1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
+    let e = model.forward(&BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &[1, 1], batch: 1, seq_len: 3 }, false).unwrap_err();
     assert!(e.to_string().contains("mask"), "{e}");
 }
 
@@ -209,7 +209,7 @@ fn sharded_safetensors_load_like_the_single_file() {
     let cfg = Config::from_file(&dir.join("config.json")).unwrap();
     let streamed = RobertaModel::load_dir(&cfg, &dir).unwrap();
     let whole = RobertaModel::load(&cfg, &b).unwrap();
-    let input = BatchInput { input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+    let input = BatchInput { token_type_ids: None, input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
     assert_eq!(streamed.forward(&input, false).unwrap().last_hidden_state, whole.forward(&input, false).unwrap().last_hidden_state);
     let ner = roberta::Ner::new(roberta::Model::load(&dir, roberta::Device::Cpu).unwrap(), roberta::Aggregation::Simple).unwrap();
     let single = roberta::Ner::new(roberta::Model::load(&src, roberta::Device::Cpu).unwrap(), roberta::Aggregation::Simple).unwrap();

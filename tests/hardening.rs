@@ -194,15 +194,15 @@ fn encoder_padded_batch_rows_match_each_row_alone() {
     ids.extend(std::iter::once(short[0]).chain(std::iter::repeat_n(1, t - 1)));
     let mut mask = vec![1u32; t];
     mask.extend(std::iter::once(1).chain(std::iter::repeat_n(0, t - 1)));
-    let both = enc.forward(&BatchInput { input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t }, false).unwrap();
-    let a = enc.forward(&BatchInput { input_ids: &long, attention_mask: &vec![1; t], batch: 1, seq_len: t }, false).unwrap();
-    let b = enc.forward(&BatchInput { input_ids: &short, attention_mask: &[1], batch: 1, seq_len: 1 }, false).unwrap();
+    let both = enc.forward(&BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t }, false).unwrap();
+    let a = enc.forward(&BatchInput { token_type_ids: None, input_ids: &long, attention_mask: &vec![1; t], batch: 1, seq_len: t }, false).unwrap();
+    let b = enc.forward(&BatchInput { token_type_ids: None, input_ids: &short, attention_mask: &[1], batch: 1, seq_len: 1 }, false).unwrap();
     let d_long = max_abs_diff(&both.last_hidden_state[..t * h], &a.last_hidden_state);
     let d_short = max_abs_diff(&both.last_hidden_state[t * h..t * h + h], &b.last_hidden_state);
     assert!(d_long <= 1e-5 && d_short <= 1e-5, "long row {d_long:e}, short row {d_short:e}");
     // A longer-than-allowed batch is an error, not a panic.
     let too_long = vec![5u32; 513];
-    assert!(enc.forward(&BatchInput { input_ids: &too_long, attention_mask: &vec![1; 513], batch: 1, seq_len: 513 }, false).is_err());
+    assert!(enc.forward(&BatchInput { token_type_ids: None, input_ids: &too_long, attention_mask: &vec![1; 513], batch: 1, seq_len: 513 }, false).is_err());
 }
 
 #[test]

@@ -102,7 +102,7 @@ fn int8_hidden_states_close_to_f32() {
     for name in ["tiny-mlm", "tiny-ner", "tiny-cls"] {
         let (f, q) = (load(name, CpuDType::F32, None), load(name, CpuDType::Int8, None));
         let (ids, mask, b, t) = batch(&f, 9);
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
         let (of, oq) = (f.encode(&input, true).unwrap(), q.encode(&input, true).unwrap());
         let h = f.config().hidden_size;
         // the embeddings output: word embeddings are int8 too (per row), so it differs a little
@@ -120,7 +120,7 @@ fn int8_hidden_states_close_to_f32() {
 fn every_int8_kernel_gives_the_same_model_outputs() {
     let portable = load("tiny-mlm", CpuDType::Int8, Some(Int8Kernel::Portable));
     let (ids, mask, b, t) = batch(&portable, 6);
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     let want = portable.encode(&input, false).unwrap().last_hidden_state;
     let want_logits = portable.logits(&want, b, t).unwrap().1;
     let mut tried = Vec::new();
@@ -158,11 +158,11 @@ fn int8_packed_equals_one_sequence_at_a_time() {
     let m = load("tiny-ner", CpuDType::Int8, None);
     let (ids, mask, b, t) = batch(&m, 7);
     let h = m.config().hidden_size;
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     let all = m.encode(&input, false).unwrap().last_hidden_state;
     for i in 0..b {
         let len = mask[i * t..][..t].iter().filter(|&&v| v == 1).count();
-        let one = BatchInput { input_ids: &ids[i * t..][..len], attention_mask: &mask[i * t..][..len], batch: 1, seq_len: len };
+        let one = BatchInput { token_type_ids: None, input_ids: &ids[i * t..][..len], attention_mask: &mask[i * t..][..len], batch: 1, seq_len: len };
         let alone = m.encode(&one, false).unwrap().last_hidden_state;
         let batched = &all[i * t * h..][..len * h];
         let worst = alone.iter().zip(batched).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);

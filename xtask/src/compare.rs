@@ -210,7 +210,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cfg = Config::from_file(&model_dir.join("config.json"))?;
     let batch = Batch::new(&cfg, a.batch, a.seq_len, a.lengths.as_deref())?;
     let (b, t, h) = (batch.lens.len(), batch.t, cfg.hidden_size);
-    let input = BatchInput { input_ids: &batch.ids, attention_mask: &batch.mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &batch.ids, attention_mask: &batch.mask, batch: b, seq_len: t };
 
     let mut engines = Vec::new();
     let env = CpuOptions::from_env()?;

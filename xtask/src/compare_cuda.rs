@@ -55,7 +55,7 @@ pub fn run(batch: usize, seq_len: usize, iters: usize, model: Option<PathBuf>) -
     let (b, t, h) = (batch, seq_len, cfg.hidden_size);
     let ids = crate::compare::random_batch(&cfg, b, t);
     let mask = vec![1u32; b * t];
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     model.forward(&input, false)?; // the second call below captures the CUDA graph
     let mut ours = Vec::new();
     let best = best_of(iters, || {

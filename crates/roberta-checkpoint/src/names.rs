@@ -1,4 +1,4 @@
-//! The RoBERTa family's parameter names, in one place: the prefix HF's task models put before the encoder's
+//! The RoBERTa and BERT families' parameter names, in one place: the prefix HF's task models put before the encoder's
 //! tensors, the buffers a checkpoint may carry that are not weights, the embeddings' and each layer's names,
 //! each head's names, and the tied MLM decoder. The CPU encoder, the CUDA encoder, the random model, the heads
 //! and the facade all ask this module; nobody else spells a tensor name.
@@ -6,12 +6,25 @@
 //! Names here are as the encoder looks them up: without the prefix (`embeddings.word_embeddings.weight`, not
 //! `roberta.embeddings.word_embeddings.weight`). Every [`crate::TensorSource`] accepts them in that form.
 
-/// The prefix HF's `RobertaFor*` classes put before the encoder's tensors (a bare `RobertaModel` has none).
+/// The prefix HF's `RobertaFor*` (and `XLMRobertaFor*`, `CamembertFor*`) classes put before the encoder's tensors
+/// (a bare `RobertaModel` has none).
 pub const PREFIX: &str = "roberta.";
 
-/// The checkpoint name as the encoder looks it up: [`PREFIX`] removed.
-pub fn normalise(name: &str) -> &str {
-    name.strip_prefix(PREFIX).unwrap_or(name)
+/// The prefix of HF's `BertFor*` classes.
+pub const BERT_PREFIX: &str = "bert.";
+
+/// The checkpoint name as the encoder looks it up: [`PREFIX`] or [`BERT_PREFIX`] removed, and the legacy
+/// TensorFlow-converted LayerNorm names (`….gamma`, `….beta`) read as `….weight`, `….bias`, as transformers
+/// renames them at load.
+pub fn normalise(name: &str) -> std::borrow::Cow<'_, str> {
+    let bare = name.strip_prefix(PREFIX).or_else(|| name.strip_prefix(BERT_PREFIX)).unwrap_or(name);
+    if let Some(stem) = bare.strip_suffix(".gamma") {
+        format!("{stem}.weight").into()
+    } else if let Some(stem) = bare.strip_suffix(".beta") {
+        format!("{stem}.bias").into()
+    } else {
+        bare.into()
+    }
 }
 
 /// Whether a checkpoint entry is a buffer rather than a weight (`position_ids`, `token_type_ids`: ignored at load).
@@ -121,7 +134,43 @@ pub mod lm_head {
     }
 }
 
-/// `classifier.*` of `RobertaForTokenClassification`: one linear layer.
+/// `cls.predictions.*` (HF `BertOnlyMLMHead`): the same computation as [`lm_head`] under BERT's names, the
+/// activation being the config's `hidden_act`.
+pub mod bert_mlm {
+    /// `[hidden, hidden]`.
+    pub const DENSE_WEIGHT: &str = "cls.predictions.transform.dense.weight";
+    /// `[hidden]`.
+    pub const DENSE_BIAS: &str = "cls.predictions.transform.dense.bias";
+    /// `[hidden]`.
+    pub const LN_WEIGHT: &str = "cls.predictions.transform.LayerNorm.weight";
+    /// `[hidden]`.
+    pub const LN_BIAS: &str = "cls.predictions.transform.LayerNorm.bias";
+    /// `[vocab, hidden]`: the untied decoder.
+    pub const DECODER_WEIGHT: &str = "cls.predictions.decoder.weight";
+    /// `[vocab]`: the decoder's bias as HF saves it.
+    pub const BIAS: &str = "cls.predictions.bias";
+    /// `[vocab]`: the same bias under the decoder's own name.
+    pub const DECODER_BIAS: &str = "cls.predictions.decoder.bias";
+}
+
+/// `pooler.*` of `BertModel` (`bert.pooler.*` in a task model): dense → tanh on the `[CLS]` row, what
+/// `BertForSequenceClassification` classifies.
+pub mod bert_pooler {
+    /// `[hidden, hidden]`.
+    pub const DENSE_WEIGHT: &str = "pooler.dense.weight";
+    /// `[hidden]`.
+    pub const DENSE_BIAS: &str = "pooler.dense.bias";
+}
+
+/// `classifier.*` of `BertForSequenceClassification`: one linear layer over the pooler's output.
+pub mod bert_sequence_classifier {
+    /// `[num_labels, hidden]`.
+    pub const WEIGHT: &str = "classifier.weight";
+    /// `[num_labels]`.
+    pub const BIAS: &str = "classifier.bias";
+}
+
+/// `classifier.*` of `RobertaForTokenClassification` (and `BertForTokenClassification`): one linear layer.
 pub mod token_classifier {
     /// `[num_labels, hidden]`.
     pub const WEIGHT: &str = "classifier.weight";
@@ -149,6 +198,8 @@ mod tests {
     fn names_as_hf_writes_them() {
         assert_eq!(normalise("roberta.encoder.layer.0.output.dense.bias"), "encoder.layer.0.output.dense.bias");
         assert_eq!(normalise("lm_head.bias"), "lm_head.bias");
+        assert_eq!(normalise("bert.encoder.layer.1.output.LayerNorm.gamma"), "encoder.layer.1.output.LayerNorm.weight");
+        assert_eq!(normalise("cls.predictions.transform.LayerNorm.beta"), "cls.predictions.transform.LayerNorm.bias");
         assert!(is_buffer("roberta.embeddings.position_ids") && !is_buffer(embeddings::POSITION));
         let l = layer(11);
         assert_eq!(l.qkv_weight[1], "encoder.layer.11.attention.self.key.weight");

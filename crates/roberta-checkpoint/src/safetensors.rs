@@ -133,13 +133,13 @@ impl TensorSource for SafetensorsFile {
     }
 
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.by_name.get(names::normalise(name)).map(|&i| self.entries[i].shape.clone())
+        self.by_name.get(names::normalise(name).as_ref()).map(|&i| self.entries[i].shape.clone())
     }
 
     fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
         let e = self
             .by_name
-            .get(names::normalise(name))
+            .get(names::normalise(name).as_ref())
             .map(|&i| &self.entries[i])
             .ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         let n: usize = e.shape.iter().product();

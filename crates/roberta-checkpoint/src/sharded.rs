@@ -50,7 +50,7 @@ impl ShardedSafetensors {
             if shards[k].entry(tensor).is_none() {
                 return Err(bad(format!("tensor {tensor} is listed in {} but that shard does not hold it", files[k])));
             }
-            if names::is_buffer(tensor) || !shards[k].contains(names::normalise(tensor)) {
+            if names::is_buffer(tensor) || !shards[k].contains(&names::normalise(tensor)) {
                 continue; // a buffer or an integer tensor: not a weight
             }
             by_name.insert(names::normalise(tensor).to_string(), k);
@@ -64,7 +64,7 @@ impl ShardedSafetensors {
     }
 
     fn shard(&self, name: &str) -> Option<&SafetensorsFile> {
-        self.by_name.get(names::normalise(name)).map(|&k| &self.shards[k])
+        self.by_name.get(names::normalise(name).as_ref()).map(|&k| &self.shards[k])
     }
 }
 

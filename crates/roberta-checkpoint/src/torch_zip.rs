@@ -230,12 +230,12 @@ impl TensorSource for TorchZipFile {
         &self.path
     }
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.views.get(names::normalise(name)).map(|v| v.shape.clone())
+        self.views.get(names::normalise(name).as_ref()).map(|v| v.shape.clone())
     }
     fn read_f32_unchecked(&self, name: &str) -> Result<Vec<f32>> {
         let v = self
             .views
-            .get(names::normalise(name))
+            .get(names::normalise(name).as_ref())
             .ok_or_else(|| CheckpointError::missing(&self.path, name))?;
         Ok(gather(&self.map[v.start..v.start + v.len], v))
     }

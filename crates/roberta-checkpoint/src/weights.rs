@@ -55,18 +55,18 @@ impl Weights {
 
     /// The tensor called `name` (with or without the `roberta.` prefix).
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.tensors.get(names::normalise(name)).map(|t| t.as_ref())
+        self.tensors.get(names::normalise(name).as_ref()).map(|t| t.as_ref())
     }
 
     /// The tensor called `name`, which must have `shape`; otherwise an error naming it and the file.
     pub fn expect(&self, name: &str, shape: &[usize]) -> Result<&Tensor> {
-        crate::source::expect_shape(self, names::normalise(name), shape)?;
+        crate::source::expect_shape(self, &names::normalise(name), shape)?;
         Ok(self.get(name).expect("checked present"))
     }
 
     /// Whether a tensor called `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(names::normalise(name))
+        self.tensors.contains_key(names::normalise(name).as_ref())
     }
 
     /// All tensor names, sorted.

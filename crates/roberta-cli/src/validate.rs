@@ -1,5 +1,5 @@
 //! `roberta validate --model DIR --reference FILE [--output FILE]`: runs the model on the reference's
-//! `input_ids` / `attention_mask` and prints max abs / rel error per tensor (`hidden_states.{i}`, `logits`),
+//! `input_ids` / `attention_mask` (and `token_type_ids` when the reference has them) and prints max abs / rel error per tensor (`hidden_states.{i}`, `logits`),
 //! comparing only positions where attention_mask is 1; exit 1 over tolerance. On CUDA and with `--dtype int8` the
 //! judge is ‖ours − ref‖/‖ref‖ per tensor (the last column), which is what quantization error is measured by.
 use roberta::{BatchInput, LoadOptions, Model};
@@ -93,7 +93,18 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let (batch, seq_len) = (shape[0], shape[1]);
     let ids: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
     let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch, seq_len };
+    // BERT references of sentence pairs carry token_type_ids (RoBERTa's are all 0, or absent)
+    let types: Option<Vec<u32>> = match reference.entries.iter().any(|e| e.name == "token_type_ids") {
+        true => {
+            let (tshape, t) = reference.i64("token_type_ids")?;
+            if tshape != shape {
+                return Err(format!("{}: token_type_ids {tshape:?} is not shaped like input_ids {shape:?}", a.reference.display()).into());
+            }
+            Some(t.iter().map(|&v| u32::try_from(v).unwrap_or(u32::MAX)).collect())
+        }
+        false => None,
+    };
+    let input = BatchInput { token_type_ids: types.as_deref(), input_ids: &ids, attention_mask: &mask, batch, seq_len };
     let t0 = std::time::Instant::now();
     let out = model.encode(&input, true)?;
     let mut ours: Vec<(String, Tensor)> = out
@@ -113,7 +124,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     if relative {
         writeln!(so, "({}: judged on ‖ours − ref‖/‖ref‖, the last column)", if cuda { "cuda" } else { "int8" })?;
     }
-    for e in reference.entries.iter().filter(|e| e.name != "input_ids" && e.name != "attention_mask") {
+    for e in reference.entries.iter().filter(|e| !["input_ids", "attention_mask", "token_type_ids"].contains(&e.name.as_str())) {
         let ours_kind = e.name == "logits" || e.name.strip_prefix("hidden_states.").is_some_and(|i| i.parse::<usize>().is_ok());
         if !ours_kind {
             // Other tensors (e.g. a second batch, or logits at chosen rows) are for the tests, not for this command.

@@ -34,7 +34,7 @@ fn main() {
         })
         .collect();
     let mask = vec![1u32; b * t];
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     for _ in 0..iters {
         let t0 = Instant::now();
         let out = model.forward(&input, false).unwrap();

@@ -5,9 +5,13 @@
 use crate::config::Config;
 use crate::error::{EncoderError, Result};
 
-/// A batch of token ids, row-major `[batch, seq_len]`, with its attention mask (1 = token, 0 = padding).
+/// A batch of token ids, row-major `[batch, seq_len]`, with its attention mask (1 = token, 0 = padding) and, for
+/// BERT's sentence pairs, its token type (segment) ids.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchInput<'a> {
+    /// Token type ids `[batch, seq_len]` (BERT: 0 for the first text, 1 for the second of a pair); None is all
+    /// zeros, as HF's default.
+    pub token_type_ids: Option<&'a [u32]>,
     /// Token ids.
     pub input_ids: &'a [u32],
     /// Attention mask.
@@ -31,6 +35,19 @@ impl BatchInput<'_> {
                 self.input_ids.len(),
                 self.attention_mask.len()
             )));
+        }
+        if let Some(t) = self.token_type_ids {
+            if t.len() != n {
+                return Err(EncoderError::Input(format!("batch {}×{} needs {n} token type ids, got {}", self.batch, self.seq_len, t.len())));
+            }
+            if let Some((i, &v)) = t.iter().enumerate().find(|(_, &v)| v as usize >= c.type_vocab_size) {
+                return Err(EncoderError::Input(format!(
+                    "token type id {v} at batch {} position {} is outside the model's {} token types",
+                    i / self.seq_len.max(1),
+                    i % self.seq_len.max(1),
+                    c.type_vocab_size
+                )));
+            }
         }
         let max = c.max_seq_len();
         if self.seq_len > max {
@@ -81,6 +98,8 @@ pub struct BatchPlan {
     pub ids: Vec<i32>,
     /// The key mask of the device rows (padded layout only).
     pub key_mask: Option<Vec<u8>>,
+    /// The token type ids of the device rows, when the input has them.
+    pub type_ids: Option<Vec<i32>>,
     /// Sequences.
     pub batch: usize,
     /// Padded length.
@@ -144,17 +163,23 @@ impl BatchPlan {
         };
         Ok(match packed {
             Some(lens) => {
-                let mut ids = Vec::with_capacity(lens.iter().sum());
-                for (row, &l) in input.input_ids.chunks(t.max(1)).zip(&lens) {
-                    ids.extend(row[..l].iter().map(|&v| v as i32));
-                }
-                BatchPlan { padded: false, offsets: roberta_gpu::seq_offsets(&lens), ids, key_mask: None, batch: b, seq_len: t }
+                let pack = |src: &[u32]| {
+                    let mut v = Vec::with_capacity(lens.iter().sum());
+                    for (row, &l) in src.chunks(t.max(1)).zip(&lens) {
+                        v.extend(row[..l].iter().map(|&x| x as i32));
+                    }
+                    v
+                };
+                let ids = pack(input.input_ids);
+                let type_ids = input.token_type_ids.map(pack);
+                BatchPlan { padded: false, offsets: roberta_gpu::seq_offsets(&lens), ids, key_mask: None, type_ids, batch: b, seq_len: t }
             }
             None => BatchPlan {
                 padded: true,
                 offsets: roberta_gpu::seq_offsets(&vec![t; b]),
                 ids: input.input_ids.iter().map(|&v| v as i32).collect(),
                 key_mask: Some(input.attention_mask.iter().map(|&m| u8::from(m != 0)).collect()),
+                type_ids: input.token_type_ids.map(|t| t.iter().map(|&x| x as i32).collect()),
                 batch: b,
                 seq_len: t,
             },
@@ -233,7 +258,7 @@ mod tests {
     use roberta_gpu::f16;
 
     fn input<'a>(ids: &'a [u32], mask: &'a [u32], batch: usize, seq_len: usize) -> BatchInput<'a> {
-        BatchInput { input_ids: ids, attention_mask: mask, batch, seq_len }
+        BatchInput { token_type_ids: None, input_ids: ids, attention_mask: mask, batch, seq_len }
     }
 
     #[test]

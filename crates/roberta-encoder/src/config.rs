@@ -105,8 +105,19 @@ fn null_is_default_eos<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u
     null_or(d, 2)
 }
 
-/// The `model_type`s that are the RoBERTa graph (HF's `RobertaModel`, `XLMRobertaModel`, `CamembertModel`).
-pub const MODEL_TYPES: &[&str] = &["roberta", "xlm-roberta", "camembert"];
+/// The `model_type`s supported: the RoBERTa graph (HF's `RobertaModel`, `XLMRobertaModel`, `CamembertModel`) and
+/// BERT's (`BertModel`).
+pub const MODEL_TYPES: &[&str] = &["roberta", "xlm-roberta", "camembert", "bert"];
+
+/// Which encoder family a config describes; the families differ only in their embeddings and their heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// RoBERTa, XLM-RoBERTa, CamemBERT: positions start after padding_idx (`padding_idx + cumsum(id !=
+    /// padding_idx)`, padding tokens at padding_idx); one token type in practice.
+    Roberta,
+    /// BERT: positions `0..seq_len` whatever the ids; token types (segments) 0/1 for pairs; a pooler.
+    Bert,
+}
 
 /// The feed-forward activations supported (anything else is an error at load).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,12 +150,12 @@ impl Config {
     /// Checks what the encoder supports: the RoBERTa graph, absolute positions, a known activation, sane sizes.
     pub fn validate(&self, path: &Path) -> Result<()> {
         if let Some(t) = self.model_type.as_deref().filter(|t| !MODEL_TYPES.contains(t)) {
-            // e.g. `bert`: no padding-offset positions and token types used; run as RoBERTa it would be wrong
+            // e.g. `distilbert` (no token types, other names) or `electra`: run as one of ours it would be wrong
             return Err(EncoderError::Unsupported {
                 path: path.into(),
                 key: "model_type",
                 value: t.into(),
-                supported: "supported: roberta, xlm-roberta, camembert (the RoBERTa graph)",
+                supported: "supported: roberta, xlm-roberta, camembert (the RoBERTa graph) and bert",
             });
         }
         if self.position_embedding_type != "absolute" {
@@ -173,7 +184,7 @@ impl Config {
                 ),
             });
         }
-        if self.max_position_embeddings <= self.pad_token_id as usize + 1 {
+        if self.family() == Family::Roberta && self.max_position_embeddings <= self.pad_token_id as usize + 1 {
             return Err(EncoderError::Config {
                 path: path.into(),
                 msg: format!(
@@ -210,9 +221,24 @@ impl Config {
         self.hidden_size / self.num_attention_heads
     }
 
-    /// Longest sequence the position embeddings allow (512 for RoBERTa-base).
+    /// Longest sequence the position embeddings allow (512 for RoBERTa-base: 514 rows less padding_idx + 1;
+    /// every row for BERT).
     pub fn max_seq_len(&self) -> usize {
-        self.max_position_embeddings - self.pad_token_id as usize - 1
+        match self.family() {
+            Family::Roberta => self.max_position_embeddings - self.pad_token_id as usize - 1,
+            Family::Bert => self.max_position_embeddings,
+        }
+    }
+
+    /// The family: `model_type` `bert` (or, without a model_type, a `Bert*` architecture) is BERT; everything
+    /// else that validates is RoBERTa's graph.
+    pub fn family(&self) -> Family {
+        let bert_arch = || self.architectures.as_ref().is_some_and(|a| a.iter().any(|x| x.starts_with("Bert")));
+        match self.model_type.as_deref() {
+            Some("bert") => Family::Bert,
+            None if bert_arch() => Family::Bert,
+            _ => Family::Roberta,
+        }
     }
 
     /// Number of labels: the size of `id2label`, or HF's default of 2.
@@ -256,8 +282,13 @@ mod tests {
         assert!(e.to_string().contains("relative_key"), "{e}");
         let e = Config::from_json(r#"{"hidden_act":"mish"}"#, Path::new("x")).unwrap_err();
         assert!(e.to_string().contains("mish"), "{e}");
-        let e = Config::from_json(r#"{"model_type":"bert"}"#, Path::new("x/config.json")).unwrap_err();
-        assert_eq!(e.to_string(), r#"x/config.json: unsupported model_type = "bert" (supported: roberta, xlm-roberta, camembert (the RoBERTa graph))"#);
+        let e = Config::from_json(r#"{"model_type":"distilbert"}"#, Path::new("x/config.json")).unwrap_err();
+        assert_eq!(e.to_string(), r#"x/config.json: unsupported model_type = "distilbert" (supported: roberta, xlm-roberta, camembert (the RoBERTa graph) and bert)"#);
+        let c = Config::from_json(r#"{"model_type":"bert","pad_token_id":0,"max_position_embeddings":512}"#, Path::new("x")).unwrap();
+        assert_eq!((c.family(), c.max_seq_len()), (Family::Bert, 512));
+        let c = Config::from_json(r#"{"architectures":["BertForMaskedLM"],"model_type":null}"#, Path::new("x")).unwrap();
+        assert_eq!(c.family(), Family::Bert);
+        assert_eq!(Config::default().family(), Family::Roberta);
         for t in MODEL_TYPES {
             Config::from_json(&format!(r#"{{"model_type":"{t}"}}"#), Path::new("x")).unwrap();
         }

@@ -15,7 +15,7 @@ pub mod random;
 
 pub use backend::{Device, Encoder, EncoderOptions};
 pub use batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
-pub use config::{Activation, Config};
+pub use config::{Activation, Config, Family};
 pub use cuda::{CudaModel, CudaOptions, ForwardStats};
 pub use roberta_gpu::GpuOptions;
 pub use error::{CheckpointError, EncoderError};

@@ -4,7 +4,7 @@
 //! [`TensorSource`], tensor by tensor. A right-padded batch runs padding-free: only its real tokens are rows,
 //! and attention runs per sequence over its own rows; other masks run padded (see [`Layout`]).
 use crate::batch::{BatchInput, BatchPlan, EncoderOutput, Layout, TokenRows};
-use crate::config::{Activation, Config};
+use crate::config::{Activation, Config, Family};
 use crate::error::{EncoderError, Result};
 use crate::matmul::{CpuDType, CpuOptions, PackedLinear};
 use crate::qmatmul::QLinear;
@@ -33,11 +33,13 @@ impl WordEmbeddings {
     }
 }
 
-/// `embeddings.*`: word + position + token-type(0), then LayerNorm.
+/// `embeddings.*`: word + position + token type, then LayerNorm.
 struct Embeddings {
     word: WordEmbeddings,
     position: Vec<f32>,
-    token_type0: Vec<f32>,
+    /// `[type_vocab_size, hidden]`.
+    token_type: Vec<f32>,
+    family: Family,
     ln_g: Vec<f32>,
     ln_b: Vec<f32>,
 }
@@ -87,16 +89,18 @@ impl Embeddings {
         Ok(Embeddings {
             word,
             position: src.read_f32(n::POSITION, &[c.max_position_embeddings, h])?,
-            token_type0: tt[..h].to_vec(),
+            token_type: tt,
+            family: c.family(),
             ln_g: src.read_f32(n::LN_WEIGHT, &[h])?,
             ln_b: src.read_f32(n::LN_BIAS, &[h])?,
         })
     }
 
-    /// Writes `LayerNorm(word[id] + position[pid] + token_type[0])` for every row of every sequence into `out`
-    /// (`ids` and `out` hold the same rows; `segs` are each sequence's `(first row, rows)`). Position ids as HF:
-    /// padding_idx + cumsum(id != padding_idx) within the sequence, padding_idx for a padding id.
-    fn forward(&self, ids: &[u32], segs: &[(usize, usize)], pad: u32, eps: f32, out: &mut [f32]) {
+    /// Writes `LayerNorm(word[id] + position[pid] + token_type[type])` for every row of every sequence into `out`
+    /// (`ids`, `types` (all 0 when None) and `out` hold the same rows; `segs` are each sequence's `(first row,
+    /// rows)`). Position ids as HF: RoBERTa's padding_idx + cumsum(id != padding_idx) within the sequence
+    /// (padding_idx for a padding id), BERT's the position in the sequence.
+    fn forward(&self, ids: &[u32], types: Option<&[u32]>, segs: &[(usize, usize)], pad: u32, eps: f32, out: &mut [f32]) {
         let h = self.ln_g.len();
         // each sequence's own rows of `out`, in parallel
         let mut parts: Vec<(usize, &mut [f32])> = Vec::with_capacity(segs.len());
@@ -114,12 +118,15 @@ impl Embeddings {
             let mut dequantized = Vec::new();
             for (s, r) in rows.chunks_mut(h).enumerate() {
                 let id = ids[r0 + s];
-                let pid = if id != pad {
-                    count += 1;
-                    pad as usize + count
-                } else {
-                    pad as usize
+                let pid = match self.family {
+                    Family::Bert => s,
+                    Family::Roberta if id != pad => {
+                        count += 1;
+                        pad as usize + count
+                    }
+                    Family::Roberta => pad as usize,
                 };
+                let ty = types.map_or(0, |t| t[r0 + s] as usize);
                 let we: &[f32] = match &self.word {
                     WordEmbeddings::F32(w) => &w[id as usize * h..][..h],
                     WordEmbeddings::Int8(q) => {
@@ -129,8 +136,9 @@ impl Embeddings {
                     }
                 };
                 let pe = &self.position[pid * h..][..h];
+                let te = &self.token_type[ty * h..][..h];
                 for i in 0..h {
-                    r[i] = we[i] + pe[i] + self.token_type0[i];
+                    r[i] = we[i] + pe[i] + te[i];
                 }
                 ops::layer_norm_inplace(r, h, &self.ln_g, &self.ln_b, eps);
             }
@@ -470,7 +478,8 @@ impl RobertaModel {
             }
             return (x, hidden_states);
         }
-        self.emb.forward(ids, &segs, c.pad_token_id, self.eps, &mut x);
+        let types: Option<Vec<u32>> = plan.type_ids.as_ref().map(|t| t.iter().map(|&v| v as u32).collect());
+        self.emb.forward(ids, types.as_deref(), &segs, c.pad_token_id, self.eps, &mut x);
         if output_hidden_states {
             hidden_states.push(x.clone());
         }
@@ -527,7 +536,7 @@ mod tests {
         let b = RobertaModel::load_dir(&cfg, &dir).unwrap();
         let ids: Vec<u32> = (0..2 * 9).map(|i| if i % 9 == 0 { cfg.bos_token_id } else { 5 + i as u32 * 31 % 900 }).collect();
         let mask = vec![1u32; ids.len()];
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: 9 };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: 9 };
         assert_eq!(a.forward(&input, false).unwrap().last_hidden_state, b.forward(&input, false).unwrap().last_hidden_state);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -575,7 +584,7 @@ mod tests {
         }
         // a real token whose id is the padding id: HF's position ids skip it
         ids[2 * t + 10] = cfg.pad_token_id;
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: lens.len(), seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: lens.len(), seq_len: t };
         for gemm in [crate::matmul::CpuGemm::Auto, crate::matmul::CpuGemm::Gemm] {
             let opts = CpuOptions { gemm, ..CpuOptions::default() };
             let m = RobertaModel::load_dir_with(&cfg, &dir, &opts).unwrap();

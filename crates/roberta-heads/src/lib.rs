@@ -16,11 +16,11 @@ use roberta_encoder::{Config, EncoderError, TensorSource};
 
 /// The head a checkpoint's `architectures[0]` names.
 pub enum Head {
-    /// `RobertaForMaskedLM`.
+    /// `RobertaForMaskedLM`, `BertForMaskedLM` (and the others of the family).
     MaskedLm(MlmHead),
-    /// `RobertaForTokenClassification`.
+    /// `RobertaForTokenClassification`, `BertForTokenClassification`.
     TokenClassification(TokenClassificationHead),
-    /// `RobertaForSequenceClassification`.
+    /// `RobertaForSequenceClassification`, `BertForSequenceClassification`.
     SequenceClassification(SequenceClassificationHead),
 }
 
@@ -39,8 +39,10 @@ impl Head {
         word: Option<roberta_encoder::WordEmbeddings>,
     ) -> Result<Option<Head>, EncoderError> {
         let arch = cfg.architectures.as_ref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
+        // The family (RoBERTa's names or BERT's) comes from the config; the task from the class's suffix
+        // (`BertForPreTraining` carries BERT's MLM head too).
         Ok(Some(match arch.trim_start_matches("XLM").trim_start_matches("Camembert") {
-            a if a.ends_with("ForMaskedLM") => Head::MaskedLm(MlmHead::load_shared(cfg, w, word)?),
+            a if a.ends_with("ForMaskedLM") || a == "BertForPreTraining" => Head::MaskedLm(MlmHead::load_shared(cfg, w, word)?),
             a if a.ends_with("ForTokenClassification") => Head::TokenClassification(TokenClassificationHead::load(cfg, w)?),
             a if a.ends_with("ForSequenceClassification") => {
                 Head::SequenceClassification(SequenceClassificationHead::load(cfg, w)?)

@@ -1,6 +1,8 @@
-//! `classifier`: dense → tanh → out_proj on the `<s>` hidden state (HF `RobertaClassificationHead`).
-use roberta_checkpoint::names::sequence_classifier as n;
-use roberta_encoder::{ops, Config, EncoderError, TensorSource};
+//! Sequence classification on the first (`<s>` / `[CLS]`) hidden state: dense → tanh → a linear layer to the
+//! labels. RoBERTa's `classifier.dense` + `classifier.out_proj` (HF `RobertaClassificationHead`) and BERT's
+//! pooler (`bert.pooler.dense`) + `classifier` are the same computation under other names.
+use roberta_checkpoint::names::{bert_pooler, bert_sequence_classifier, sequence_classifier};
+use roberta_encoder::{ops, Config, EncoderError, Family, TensorSource};
 
 /// The sequence-classification head.
 pub struct SequenceClassificationHead {
@@ -13,14 +15,24 @@ pub struct SequenceClassificationHead {
 }
 
 impl SequenceClassificationHead {
-    /// Loads `classifier.dense.*` and `classifier.out_proj.*`.
+    /// Loads `classifier.dense.*` and `classifier.out_proj.*` (RoBERTa), or `pooler.dense.*` and `classifier.*`
+    /// (BERT).
     pub fn load(cfg: &Config, src: &dyn TensorSource) -> Result<Self, EncoderError> {
         let (h, labels) = (cfg.hidden_size, cfg.num_labels());
+        let (dw, db, ow, ob) = match cfg.family() {
+            Family::Roberta => (
+                sequence_classifier::DENSE_WEIGHT,
+                sequence_classifier::DENSE_BIAS,
+                sequence_classifier::OUT_WEIGHT,
+                sequence_classifier::OUT_BIAS,
+            ),
+            Family::Bert => (bert_pooler::DENSE_WEIGHT, bert_pooler::DENSE_BIAS, bert_sequence_classifier::WEIGHT, bert_sequence_classifier::BIAS),
+        };
         Ok(SequenceClassificationHead {
-            dense: src.read_f32(n::DENSE_WEIGHT, &[h, h])?,
-            dense_b: src.read_f32(n::DENSE_BIAS, &[h])?,
-            out: src.read_f32(n::OUT_WEIGHT, &[labels, h])?,
-            out_b: src.read_f32(n::OUT_BIAS, &[labels])?,
+            dense: src.read_f32(dw, &[h, h])?,
+            dense_b: src.read_f32(db, &[h])?,
+            out: src.read_f32(ow, &[labels, h])?,
+            out_b: src.read_f32(ob, &[labels])?,
         })
     }
 

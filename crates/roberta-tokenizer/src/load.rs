@@ -234,7 +234,7 @@ impl Tokenizer {
         let missing = match (vp.exists(), mp.exists()) {
             (true, false) => "merges.txt is missing (vocab.json is there)",
             (false, true) => "vocab.json is missing (merges.txt is there)",
-            _ => "tokenizer.json, vocab.json and merges.txt, and vocab.txt are missing",
+            _ => "tokenizer.json, vocab.json + merges.txt and vocab.txt are all missing",
         };
         Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: missing.into() })
     }

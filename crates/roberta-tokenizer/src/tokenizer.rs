@@ -362,13 +362,18 @@ impl Tokenizer {
                 None => self.model_id_to_token(id),
             })
             .collect();
-        self.convert_tokens_to_string(&toks)
+        let text = self.convert_tokens_to_string(&toks);
+        // transformers' decode (not convert_tokens_to_string) applies clean_up_tokenization_spaces
+        if self.clean_up_spaces {
+            wordpiece::clean_up_tokenization_spaces(&text)
+        } else {
+            text
+        }
     }
 
-    /// Joins token strings back into text through the decoder (HF's `convert_tokens_to_string`), then, when the
-    /// tokenizer config asks for it, transformers' `clean_up_tokenization`.
+    /// Joins token strings back into text through the decoder (HF's `convert_tokens_to_string`).
     pub fn convert_tokens_to_string(&self, tokens: &[&str]) -> String {
-        let text = match &self.decoder {
+        match &self.decoder {
             Decoder::ByteLevel => {
                 let mut bytes = Vec::new();
                 for t in tokens {
@@ -377,11 +382,15 @@ impl Tokenizer {
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             Decoder::WordPiece { prefix, cleanup } => wordpiece::decode(tokens, prefix, *cleanup),
-        };
-        if self.clean_up_spaces {
-            wordpiece::clean_up_tokenization_spaces(&text)
-        } else {
-            text
+        }
+    }
+
+    /// The model's continuing-subword prefix (`##` for WordPiece; None for byte-level BPE), which HF's
+    /// token-classification pipeline uses to tell sub-words apart.
+    pub fn continuing_subword_prefix(&self) -> Option<&str> {
+        match &self.model {
+            Model::Bpe(_) => None,
+            Model::WordPiece { wp, .. } => Some(wp.prefix()),
         }
     }
 

@@ -52,11 +52,12 @@ impl Classifier {
 
     /// Raw logits `[num_labels]` of each text, each text's own result (with a truncation warning when it was cut).
     pub fn logits(&self, texts: &[&str]) -> Vec<Result<Output<Vec<f32>>>> {
-        self.logits_of(texts.iter().map(|t| self.model.encode_truncated(t)).collect())
+        self.logits_of(texts.iter().map(|t| self.model.encode_truncated(t).map(|(ids, w)| (ids, None, w))).collect())
     }
 
-    /// Raw logits of each (text, text_pair) — a pair encoded `<s> A </s></s> B </s>`, as HF's
-    /// `pipeline("text-classification")({"text": A, "text_pair": B})`; `None` is a single text.
+    /// Raw logits of each (text, text_pair) — a pair encoded `<s> A </s></s> B </s>` (BERT: `[CLS] A [SEP] B
+    /// [SEP]` with B's token type 1), as HF's `pipeline("text-classification")({"text": A, "text_pair": B})`;
+    /// `None` is a single text.
     pub fn logits_pairs(&self, pairs: &[(&str, Option<&str>)]) -> Vec<Result<Output<Vec<f32>>>> {
         let encoded = pairs
             .iter()
@@ -65,16 +66,18 @@ impl Classifier {
                     Some(p) => roberta_tokenizer::Input::Pair(t, p),
                     None => roberta_tokenizer::Input::Single(t),
                 };
-                self.model.encode_input_truncated(input)
+                self.model.encode_input_truncated_typed(input)
             })
             .collect();
         self.logits_of(encoded)
     }
 
-    fn logits_of(&self, encoded: Vec<Result<(Vec<u32>, Option<String>)>>) -> Vec<Result<Output<Vec<f32>>>> {
+    #[allow(clippy::type_complexity)]
+    fn logits_of(&self, encoded: Vec<Result<(Vec<u32>, Option<Vec<u32>>, Option<String>)>>) -> Vec<Result<Output<Vec<f32>>>> {
         let ok: Vec<usize> = (0..encoded.len()).filter(|&i| encoded[i].is_ok()).collect();
         let seqs: Vec<&[u32]> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").0.as_slice()).collect();
-        let mut logits = match self.logits_of_ids(&seqs) {
+        let types: Vec<Option<&[u32]>> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").1.as_deref()).collect();
+        let mut logits = match self.logits_of_typed(&seqs, &types) {
             Ok(l) => l.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => each_failed(ok.len(), e),
         }
@@ -82,7 +85,7 @@ impl Classifier {
         encoded
             .into_iter()
             .map(|e| {
-                let (_, warning) = e?;
+                let (_, _, warning) = e?;
                 Ok(Output { value: logits.next().expect("one per text")?, warning })
             })
             .collect()
@@ -90,9 +93,13 @@ impl Classifier {
 
     /// Raw logits of sequences already tokenized (with `<s>` first).
     pub fn logits_of_ids(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        self.logits_of_typed(seqs, &[])
+    }
+
+    fn logits_of_typed(&self, seqs: &[&[u32]], types: &[Option<&[u32]>]) -> Result<Vec<Vec<f32>>> {
         let Some(Head::SequenceClassification(head)) = self.model.head() else { unreachable!("checked in new") };
         let mut out = vec![Vec::new(); seqs.len()];
-        self.model.forward_all(seqs, |k, h, b| {
+        self.model.forward_all_typed(seqs, types, |k, h, b| {
             out[k] = head.logits(h.row(b, 0), 1);
             Ok(())
         })?;

@@ -170,8 +170,9 @@ impl Model {
         self.tokenizer.as_ref().and_then(Tokenizer::model_max_length).map_or(m, |t| t.min(m))
     }
 
-    /// Runs the encoder on sequences of ids (right-padded to the longest in one batch); returns their tokens' rows.
-    pub(crate) fn forward(&self, seqs: &[&[u32]]) -> Result<Hidden> {
+    /// Runs the encoder on sequences of ids (right-padded to the longest in one batch), with their token type ids
+    /// when some sequence has them (BERT's pairs; the others are all 0); returns their tokens' rows.
+    pub(crate) fn forward(&self, seqs: &[&[u32]], types: &[Option<&[u32]>]) -> Result<Hidden> {
         let seq_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let pad = self.tok().pad_token_id();
         let mut ids = Vec::with_capacity(seqs.len() * seq_len);
@@ -182,7 +183,19 @@ impl Model {
             mask.extend(std::iter::repeat_n(1u32, s.len()));
             mask.extend(std::iter::repeat_n(0u32, seq_len - s.len()));
         }
-        Ok(self.encoder.forward_tokens(&BatchInput { input_ids: &ids, attention_mask: &mask, batch: seqs.len(), seq_len })?)
+        let type_ids: Option<Vec<u32>> = types.iter().any(Option::is_some).then(|| {
+            let mut v = Vec::with_capacity(seqs.len() * seq_len);
+            for (s, t) in seqs.iter().zip(types) {
+                match t {
+                    Some(t) => v.extend_from_slice(t),
+                    None => v.extend(std::iter::repeat_n(0, s.len())),
+                }
+                v.extend(std::iter::repeat_n(0, seq_len - s.len()));
+            }
+            v
+        });
+        let input = BatchInput { token_type_ids: type_ids.as_deref(), input_ids: &ids, attention_mask: &mask, batch: seqs.len(), seq_len };
+        Ok(self.encoder.forward_tokens(&input)?)
     }
 
     /// Estimated activation bytes of one pass over `batch` sequences padded to `seq_len`:
@@ -218,13 +231,25 @@ impl Model {
     /// Runs `forward` over many sequences in passes as [`Model::batch_plan`] cuts them, calling
     /// `f(index, hidden, b)` for each (`index` into `seqs`). Sequences are taken in order of length, so a pass
     /// pads little; `f` sees them in that order.
-    pub(crate) fn forward_all(&self, seqs: &[&[u32]], mut f: impl FnMut(usize, &Hidden, usize) -> Result<()>) -> Result<()> {
+    pub(crate) fn forward_all(&self, seqs: &[&[u32]], f: impl FnMut(usize, &Hidden, usize) -> Result<()>) -> Result<()> {
+        self.forward_all_typed(seqs, &[], f)
+    }
+
+    /// [`Model::forward_all`] with each sequence's token type ids (`types[i]`, or all 0 when `types` is shorter
+    /// or holds None).
+    pub(crate) fn forward_all_typed(
+        &self,
+        seqs: &[&[u32]],
+        types: &[Option<&[u32]>],
+        mut f: impl FnMut(usize, &Hidden, usize) -> Result<()>,
+    ) -> Result<()> {
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| seqs[i].len());
         let sorted: Vec<&[u32]> = order.iter().map(|&i| seqs[i]).collect();
+        let sorted_types: Vec<Option<&[u32]>> = order.iter().map(|&i| types.get(i).copied().flatten()).collect();
         let lens: Vec<usize> = sorted.iter().map(|s| s.len()).collect();
         for r in self.batch_plan(&lens) {
-            let h = self.forward(&sorted[r.clone()])?;
+            let h = self.forward(&sorted[r.clone()], &sorted_types[r.clone()])?;
             for b in 0..r.len() {
                 f(order[r.start + b], &h, b)?;
             }
@@ -336,14 +361,22 @@ impl Model {
     /// A text or a text pair with special tokens (`<s> A </s></s> B </s>` for a pair), cut to `max_tokens()`
     /// (longest first for a pair, as HF's `truncation=True`) with a warning when it is longer.
     pub(crate) fn encode_input_truncated(&self, input: roberta_tokenizer::Input) -> Result<(Vec<u32>, Option<String>)> {
+        self.encode_input_truncated_typed(input).map(|(ids, _, w)| (ids, w))
+    }
+
+    /// [`Model::encode_input_truncated`] with the token type ids when any is not 0 (BERT's pairs).
+    pub(crate) fn encode_input_truncated_typed(&self, input: roberta_tokenizer::Input) -> Result<(Vec<u32>, Option<Vec<u32>>, Option<String>)> {
         let full = self.tok().encode_with(input, &roberta_tokenizer::EncodeOptions::default())?;
         let max = self.max_tokens();
+        let typed = |e: &roberta_tokenizer::Encoding| e.type_ids.iter().any(|&t| t != 0).then(|| e.type_ids.clone());
         if full.len() <= max {
-            return Ok((full.ids, None));
+            let types = typed(&full);
+            return Ok((full.ids, types, None));
         }
         let opts = roberta_tokenizer::EncodeOptions { max_length: Some(max), ..Default::default() };
         let cut = self.tok().encode_with(input, &opts)?;
-        Ok((cut.ids, Some(format!("input of {} tokens truncated to the model's {max}", full.len()))))
+        let types = typed(&cut);
+        Ok((cut.ids, types, Some(format!("input of {} tokens truncated to the model's {max}", full.len()))))
     }
 }
 

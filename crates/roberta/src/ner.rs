@@ -79,7 +79,8 @@ impl Ner {
     /// The entities of every text of a batch (never a warning: long texts run in windows, nothing is cut).
     pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<Entity>>>> {
         let word_level = matches!(self.aggregation, Aggregation::First | Aggregation::Average | Aggregation::Max);
-        if word_level && self.words == Words::Heuristic && !self.warned.swap(true, Ordering::Relaxed) {
+        let prefix_rule = self.model.tok().continuing_subword_prefix().is_some();
+        if word_level && self.words == Words::Heuristic && !prefix_rule && !self.warned.swap(true, Ordering::Relaxed) {
             log::warn!("Tokenizer does not support real words, using fallback heuristic (as HF warns; words = the tokenizer's with --words pretokenizer / Words::Pretokenizer)");
         }
         let mut windows: Vec<(usize, Window)> = Vec::new();
@@ -123,16 +124,22 @@ impl Ner {
         let k = head.num_labels();
         let last = n - 1;
         let byte = |c: usize| bytes.get(c).copied().unwrap_or(bytes[bytes.len() - 1]);
+        // HF: with a continuing-subword prefix (WordPiece's `##`) a token is a sub-word when its string's length
+        // differs from its span's (so `##s`, and also an `[UNK]` standing for a word of another length); without
+        // one, the space heuristic
+        let prefix_rule = tok.continuing_subword_prefix().is_some();
         let pre: Vec<PreEntity> = (1..last)
             .map(|j| {
                 let (start, end) = w.offsets[j];
+                let word = tok.id_to_token(w.ids[j]).unwrap_or("").to_string();
                 let is_subword = match self.words {
+                    Words::Heuristic if prefix_rule => word.chars().count() != end - start,
                     Words::Heuristic => is_subword(chars, start),
                     // windows start on a word (a word longer than a window aside): the first token starts one
                     Words::Pretokenizer => j > 1 && w.word_ids[j].is_some() && w.word_ids[j] == w.word_ids[j - 1],
                 };
                 PreEntity {
-                    word: tok.id_to_token(w.ids[j]).unwrap_or("").to_string(),
+                    word,
                     scores: softmax(&logits[j * k..(j + 1) * k]),
                     start,
                     end,

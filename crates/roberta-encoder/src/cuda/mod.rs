@@ -78,6 +78,8 @@ struct Workspace {
     rows: usize,
     batch: usize,
     ids: CudaSlice<i32>,
+    /// Token type ids of the rows (zeros when the batch has none).
+    type_ids: CudaSlice<i32>,
     off: SeqOffsets,
     key_mask: CudaSlice<u8>,
     x: CudaSlice<f16>,
@@ -169,6 +171,7 @@ impl Workspace {
             rows,
             batch,
             ids: gpu.zeros(rows)?,
+            type_ids: gpu.zeros(rows)?,
             off: SeqOffsets { host: vec![0], dev: gpu.zeros(batch + 1)?, max_len: 0 },
             key_mask: gpu.zeros(rows)?,
             x: gpu.zeros(rows * h)?,
@@ -293,6 +296,12 @@ impl CudaModel {
         let stream = self.gpu.stream();
         let ws = &mut st.ws;
         stream.memcpy_htod(&plan.ids, &mut ws.ids).map_err(drv)?;
+        // always uploaded (zeros without them), so that a captured graph's arguments do not depend on whether a
+        // batch has token types
+        match &plan.type_ids {
+            Some(t) => stream.memcpy_htod(t, &mut ws.type_ids).map_err(drv)?,
+            None => stream.memcpy_htod(&vec![0i32; n], &mut ws.type_ids).map_err(drv)?,
+        }
         stream.memcpy_htod(&plan.offsets, &mut ws.off.dev).map_err(drv)?;
         if let Some(m) = &plan.key_mask {
             stream.memcpy_htod(m, &mut ws.key_mask).map_err(drv)?;
@@ -396,7 +405,7 @@ impl CudaModel {
         let (h, f, heads, d) = (c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_dim());
         let scale = 1.0 / (d as f32).sqrt();
         let eps = self.eps;
-        let Workspace { ids, off, key_mask, x, x1, ctx, qkv, inter, states, .. } = ws;
+        let Workspace { ids, type_ids, off, key_mask, x, x1, ctx, qkv, inter, states, .. } = ws;
         let mask = if padded { Some(&*key_mask) } else { None };
         let stream = g.stream();
         let mut count = 0usize;
@@ -407,7 +416,13 @@ impl CudaModel {
             }
             Ok(())
         };
-        g.embeddings(ids, None, off, &self.emb, x, c.pad_token_id as i32, eps)?;
+        // BERT's positions are the index in the sequence: the kernel's RoBERTa rule (padding_idx + the count of
+        // non-padding ids so far) gives exactly that with a padding_idx no id has
+        let pad = match c.family() {
+            crate::config::Family::Roberta => c.pad_token_id as i32,
+            crate::config::Family::Bert => -1,
+        };
+        g.embeddings(ids, Some(type_ids), off, &self.emb, x, pad, eps)?;
         count += 1;
         if hidden {
             save(x, 0, &mut count)?;
