@@ -41,6 +41,15 @@ const BERT_FRAGMENTS: &[&str] = &[
     "$", "+", "<", "=", ">", "^", "`", "|", "~", "·", "§", "¶", "†", "‰", "\u{301}\u{316}", "Å", "Ǆ", "ẞ", "ﬀ", "Σ",
 ];
 
+/// What SentencePiece's compiled normalizer (NFKC-like) and Metaspace treat specially: compatibility forms,
+/// full-width letters, ligatures, superscripts, circled numbers, the `▁` itself, whitespace of every kind, the
+/// characters the map deletes, and XLM-R's special tokens (its `<mask>` strips the space on its left).
+const UNIGRAM_FRAGMENTS: &[&str] = &[
+    "<mask>", " <mask>", "<s>", "</s>", "<pad>", "<unk>", "▁", "▁▁", " ▁ ", "ＡＢＣ", "１２３", "ﬁ", "ﬀ", "²", "³", "①", "㎎",
+    "℃", "Ⅻ", "½", "\u{a0}", "\u{3000}", "\u{2009}", "\u{200b}", "\u{200d}", "\u{feff}", "\u{ad}", "e\u{301}", "é",
+    "ｶﾀｶﾅ", "ｧ", "ﾞ", "ᄀ\u{1161}", "\u{1100}\u{1161}\u{11a8}", "Å", "Ω", "ǅ", "   ", "\t\t", "\n ", "…", "’", "“",
+];
+
 fn random_text_with(rng: &mut Rng, extra: &[&str]) -> String {
     let mut s = String::new();
     let n = 1 + rng.below(12);
@@ -134,6 +143,19 @@ fn differential_wordpiece_strip_accents_only() {
     compare_with("tokenizers/wordpiece-strip-es", 0x1234_5678_9abc_def1, 1500, BERT_FRAGMENTS);
 }
 
+/// SentencePiece Unigram as transformers converts an XLM-R checkpoint: the compiled NFKC map, WhitespaceSplit +
+/// Metaspace, Viterbi.
+#[test]
+fn differential_unigram_xlmr() {
+    compare_with("tokenizers/unigram-xlmr-es", 0x6a09_e667_f3bc_c908, 2500, UNIGRAM_FRAGMENTS);
+}
+
+/// Unigram without a compiled map (the identity normalization).
+#[test]
+fn differential_unigram_identity() {
+    compare_with("tokenizers/unigram-identity-es", 0xbb67_ae85_84ca_a73b, 1500, UNIGRAM_FRAGMENTS);
+}
+
 /// bert-base-uncased's vocabulary (as all-MiniLM-L6-v2 ships it).
 #[test]
 fn differential_minilm_uncased() {
@@ -217,4 +239,31 @@ fn wordpiece_every_code_point() {
             assert_eq!(got.offsets, want.get_offsets(), "{dir}: offsets around U+{first:04X}..");
         }
     }
+}
+
+/// Unicode scalar values (every fifth; the full pass was run once: identical) through SentencePiece's compiled map (as `a?b`, and alone after a space, so that
+/// both the per-grapheme and the per-character lookups run), identical to the `tokenizers` crate's ids and
+/// offsets: what checks our reading of the double-array trie and the grapheme rule.
+#[test]
+fn unigram_every_code_point() {
+    let dir = "tokenizers/unigram-xlmr-es";
+    let ours = Tokenizer::from_dir(fixture(dir)).unwrap();
+    assert_eq!(ours.model_type(), "unigram");
+    let mut peer = tokenizers::Tokenizer::from_file(fixture(dir).join("tokenizer.json")).unwrap();
+    peer.with_truncation(None).unwrap();
+    peer.with_padding(None);
+    // every fifth scalar value, each twice (the debug-built peer takes ~7 minutes for a full pass)
+    let all: Vec<char> = (0..0x11_0000u32).step_by(5).filter_map(char::from_u32).collect();
+    let mut changed = 0;
+    for chunk in all.chunks(2048) {
+        let s: String = chunk.iter().map(|c| format!("a{c}b {c} ")).collect();
+        let want = peer.encode_char_offsets(s.as_str(), false).unwrap();
+        let got = ours.encode_with(Input::Single(&s), &EncodeOptions { add_special_tokens: false, ..Default::default() }).unwrap();
+        let first = chunk[0] as u32;
+        assert_eq!(got.ids, want.get_ids(), "{dir}: ids around U+{first:04X}..");
+        assert_eq!(got.offsets, want.get_offsets(), "{dir}: offsets around U+{first:04X}..");
+        changed += want.get_tokens().iter().filter(|t| t.chars().any(|c| !s.contains(c) && c != '▁')).count();
+    }
+    // the map did rewrite characters (else this test would prove nothing about it)
+    assert!(changed > 200, "only {changed} tokens hold characters the text does not");
 }

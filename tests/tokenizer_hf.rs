@@ -90,6 +90,51 @@ fn wordpiece(name: &str) {
     check_cases(&slow, &slow_cases);
 }
 
+/// A Unigram (XLM-R) directory from tokenizer.json, and from sentencepiece.bpe.model + the config files alone
+/// (transformers converts the protobuf; the generator found the two routes identical, so one case file serves
+/// both).
+fn unigram(name: &str) {
+    let dir = format!("tokenizers/{name}");
+    let fast = Tokenizer::from_dir(fixture(&dir)).unwrap();
+    assert_eq!(fast.model_type(), "unigram");
+    check_cases(&fast, &format!("{dir}.cases.jsonl"));
+    let slow = Tokenizer::from_dir(fixture_copy(&dir, &["tokenizer.json"])).unwrap();
+    assert_eq!(slow.model_type(), "unigram");
+    check_cases(&slow, &format!("{dir}.cases.jsonl"));
+}
+
+/// transformers' XLMRobertaTokenizer keeps tokenizer.json's pieces, compiled map and added tokens and rebuilds
+/// the rest: a tokenizer.json in transformers 4's layout (Replace of space runs, Metaspace alone) gives the
+/// same tokens as the converted one under that class, and its own (a `▁` for trailing spaces, offsets on the
+/// spaces) as a bare tokenizer.json.
+#[test]
+fn unigram_xlmr_class_rebuilds_the_pipeline() {
+    let dir = fixture_copy("tokenizers/unigram-xlmr-es", &["sentencepiece.bpe.model"]);
+    let p = dir.join("tokenizer.json");
+    let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let charsmap = j["normalizer"].clone();
+    j["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [charsmap, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]});
+    j["pre_tokenizer"] = serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true});
+    std::fs::write(&p, j.to_string()).unwrap();
+    let converted = Tokenizer::from_dir(fixture("tokenizers/unigram-xlmr-es")).unwrap();
+    let as_class = Tokenizer::from_dir(&dir).unwrap();
+    let text = "Paciente  con   fiebre ";
+    assert_eq!(as_class.encode(text), converted.encode(text));
+    std::fs::write(dir.join("tokenizer_config.json"), "{}").unwrap();
+    let bare = Tokenizer::from_dir(&dir).unwrap().encode(text);
+    assert_ne!(bare.ids, converted.encode(text).ids);
+}
+
+#[test]
+fn unigram_xlmr_with_compiled_map() {
+    unigram("unigram-xlmr-es");
+}
+
+#[test]
+fn unigram_identity() {
+    unigram("unigram-identity-es");
+}
+
 #[test]
 fn wordpiece_cased_spanish() {
     wordpiece("wordpiece-cased-es");

@@ -23,10 +23,12 @@ pub mod encoding;
 mod error;
 mod fxhash;
 mod load;
+pub mod sentencepiece;
 pub mod normalizer;
 pub mod pretokenize;
 mod tokenizer;
 mod unicode_tables;
+pub mod unigram;
 pub mod wordpiece;
 
 pub use added::AddedToken;

@@ -8,6 +8,7 @@ use crate::error::{Result, TokenizerError};
 use crate::fxhash::FxHashMap;
 use crate::normalizer::BertNormalizer;
 use crate::tokenizer::{Decoder, Model, SpecialTokens, Tokenizer};
+use crate::unigram::{Metaspace, PrependScheme, ReplacePattern, Unigram, UnigramNormalizer};
 use crate::wordpiece::WordPiece;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ struct TokConfig {
     /// Whether AutoTokenizer would build transformers' `BertTokenizer`: tokenizer_config.json's tokenizer_class
     /// says so, or, without one, config.json's model_type is `bert`.
     bert_class: bool,
+    /// Whether AutoTokenizer would build transformers' `XLMRobertaTokenizer` (tokenizer_class, or config.json's
+    /// model_type `xlm-roberta`): it keeps tokenizer.json's pieces, compiled map and added tokens and rebuilds
+    /// the rest (WhitespaceSplit + Metaspace "always", `<s> A </s></s> B </s>`).
+    xlmr_class: bool,
     trim_offsets: Option<bool>,
     model_max_length: Option<usize>,
     /// Role → token (special_tokens_map.json over tokenizer_config.json).
@@ -80,15 +85,22 @@ impl TokConfig {
         c.strip_accents = cfg.get("strip_accents").and_then(Value::as_bool);
         c.tokenize_chinese_chars = cfg.get("tokenize_chinese_chars").and_then(Value::as_bool);
         c.clean_up_tokenization_spaces = cfg.get("clean_up_tokenization_spaces").and_then(Value::as_bool).unwrap_or(false);
-        c.bert_class = match cfg.get("tokenizer_class").and_then(Value::as_str) {
-            Some(class) => matches!(class, "BertTokenizer" | "BertTokenizerFast"),
+        // an unreadable config.json is the model loader's error to report, not the tokenizer's
+        let model_type = || {
+            let v = std::fs::read_to_string(dir.join("config.json")).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            v.as_ref().and_then(|v| v.get("model_type")).and_then(Value::as_str).map(str::to_string)
+        };
+        let (bert, xlmr) = match cfg.get("tokenizer_class").and_then(Value::as_str) {
+            Some(class) => (
+                matches!(class, "BertTokenizer" | "BertTokenizerFast"),
+                matches!(class, "XLMRobertaTokenizer" | "XLMRobertaTokenizerFast"),
+            ),
             None => {
-                let model_cfg = dir.join("config.json");
-                // an unreadable config.json is the model loader's error to report, not the tokenizer's
-                let model_type = std::fs::read_to_string(&model_cfg).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
-                model_type.as_ref().and_then(|v| v.get("model_type")).and_then(Value::as_str) == Some("bert")
+                let t = model_type();
+                (t.as_deref() == Some("bert"), t.as_deref() == Some("xlm-roberta"))
             }
         };
+        (c.bert_class, c.xlmr_class) = (bert, xlmr);
         // model_max_length may be a huge float meaning "no limit"
         c.model_max_length = ["model_max_length", "max_len"]
             .iter()
@@ -231,10 +243,14 @@ impl Tokenizer {
         if vt.exists() && !vp.exists() && !mp.exists() {
             return Tokenizer::from_vocab_txt(&vt, cfg);
         }
+        let spm = dir.join("sentencepiece.bpe.model");
+        if spm.exists() && !vp.exists() && !mp.exists() {
+            return Tokenizer::from_sentencepiece(&spm, cfg);
+        }
         let missing = match (vp.exists(), mp.exists()) {
             (true, false) => "merges.txt is missing (vocab.json is there)",
             (false, true) => "vocab.json is missing (merges.txt is there)",
-            _ => "tokenizer.json, vocab.json + merges.txt and vocab.txt are all missing",
+            _ => "tokenizer.json, vocab.json + merges.txt, vocab.txt and sentencepiece.bpe.model are all missing",
         };
         Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: missing.into() })
     }
@@ -487,6 +503,7 @@ impl Tokenizer {
         match model.get("type").and_then(Value::as_str).unwrap_or("BPE") {
             "BPE" => Self::bpe_from_json(path, &j, model, cfg),
             "WordPiece" => Self::wordpiece_from_json(path, &j, model, cfg),
+            "Unigram" => Self::unigram_from_json(path, &j, model, cfg),
             other => Err(TokenizerError::Unsupported { path: path.to_path_buf(), what: "model type", kind: other.to_string() }),
         }
     }
@@ -618,5 +635,237 @@ impl Tokenizer {
             special: cfg.special_tokens(SpecialTokens::bert()),
             model_max_length: cfg.model_max_length,
         })
+    }
+
+    fn unigram_from_json(path: &Path, j: &Value, model: &Value, cfg: TokConfig) -> Result<Tokenizer> {
+        let unsupported = |what: &'static str, kind: &str| TokenizerError::Unsupported { path: PathBuf::from(path), what, kind: kind.to_string() };
+        if model.get("byte_fallback").and_then(Value::as_bool) == Some(true) {
+            return Err(unsupported("Unigram option", "byte_fallback"));
+        }
+        let list = model.get("vocab").and_then(Value::as_array).ok_or_else(|| bad_json(path, "Unigram model has no \"vocab\" list"))?;
+        let mut pieces = Vec::with_capacity(list.len());
+        for (i, e) in list.iter().enumerate() {
+            let pair = e.as_array().filter(|a| a.len() == 2);
+            let (Some(piece), Some(score)) = (pair.and_then(|a| a[0].as_str()), pair.and_then(|a| a[1].as_f64())) else {
+                return Err(TokenizerError::BadVocab { path: path.to_path_buf(), token: e.to_string(), msg: format!("entry {i} is not [piece, score]") });
+            };
+            pieces.push((piece.to_string(), score));
+        }
+        let unk = match model.get("unk_id") {
+            Some(Value::Number(n)) => n.as_u64().filter(|&u| (u as usize) < pieces.len()).ok_or_else(|| bad_json(path, format!("unk_id {n} is not a piece of the {} in the vocabulary", pieces.len())))? as u32,
+            _ => return Err(unsupported("Unigram model", "without unk_id")),
+        };
+        let mut normalizers = Vec::new();
+        if let Some(n) = j.get("normalizer").filter(|n| !n.is_null()) {
+            unigram_normalizers(path, n, &mut normalizers)?;
+        }
+        // Metaspace, alone or after WhitespaceSplit (transformers 5's XLM-R conversion)
+        let pre = j.get("pre_tokenizer").cloned().unwrap_or(Value::Null);
+        let kind = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("none").to_string();
+        let (whitespace_split, pre) = match kind(&pre).as_str() {
+            "Sequence" => {
+                let list = pre.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default();
+                match list.iter().map(kind).collect::<Vec<_>>().as_slice() {
+                    [m] if m == "Metaspace" => (false, list[0].clone()),
+                    [w, m] if w == "WhitespaceSplit" && m == "Metaspace" => (true, list[1].clone()),
+                    other => return Err(unsupported("pre_tokenizer (with Unigram)", &format!("Sequence {other:?}"))),
+                }
+            }
+            "Metaspace" => (false, pre),
+            other => return Err(unsupported("pre_tokenizer (with Unigram)", other)),
+        };
+        let mut metaspace = parse_metaspace(path, &pre)?;
+        let mut whitespace_split = whitespace_split;
+        if cfg.xlmr_class {
+            // transformers' XLMRobertaTokenizer: the pieces, the compiled map and the added tokens of
+            // tokenizer.json, the rest its own
+            normalizers.retain(|n| matches!(n, UnigramNormalizer::Precompiled(_)));
+            whitespace_split = true;
+            metaspace = Metaspace { replacement: '▁', prepend: PrependScheme::Always, split: true };
+        }
+        match j.get("decoder").filter(|d| !d.is_null()) {
+            _ if cfg.xlmr_class => {}
+            None => {}
+            Some(d) if d.get("type").and_then(Value::as_str) == Some("Metaspace") => {
+                if parse_metaspace(path, d)? != metaspace {
+                    return Err(unsupported("decoder (with Unigram)", "Metaspace with other settings than the pre-tokenizer's"));
+                }
+            }
+            Some(d) => return Err(unsupported("decoder (with Unigram)", d.get("type").and_then(Value::as_str).unwrap_or("?"))),
+        }
+        let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+        for (i, (p, _)) in pieces.iter().enumerate() {
+            vocab.entry(p.clone()).or_insert(i as u32);
+        }
+        let added = parse_added(path, j, &mut vocab)?;
+        let mut post = parse_post(path, j, &vocab, &added)?;
+        if cfg.xlmr_class {
+            let id = |t: &str| vocab.get(t).copied().ok_or_else(|| TokenizerError::MissingSpecial { token: t.to_string() });
+            post.template = Some(Template::roberta(id("<s>")?, id("</s>")?));
+        }
+        Ok(Tokenizer {
+            model: Model::Unigram { model: Unigram::new(pieces, unk), normalizers, metaspace, whitespace_split },
+            added: AddedVocab::new(added),
+            add_prefix_space: false,
+            use_regex: false,
+            trim_offsets: false,
+            post_add_prefix_space: false,
+            post: post.template,
+            decoder: Decoder::Metaspace(metaspace),
+            clean_up_spaces: cfg.clean_up_tokenization_spaces,
+            special: cfg.special_tokens(SpecialTokens::default()),
+            model_max_length: cfg.model_max_length,
+        })
+    }
+}
+
+impl Tokenizer {
+    /// `sentencepiece.bpe.model` (SentencePiece's protobuf) with the config files, as transformers converts an
+    /// XLM-R checkpoint without tokenizer.json: `<s> <pad> </s> <unk>` at 0–3, the model's pieces after its own
+    /// first three (`<unk> <s> </s>`) from 4, `<mask>` last; the compiled map; WhitespaceSplit + Metaspace.
+    fn from_sentencepiece(path: &Path, cfg: TokConfig) -> Result<Tokenizer> {
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io { path: path.to_path_buf(), source })?;
+        let spm = crate::sentencepiece::ModelProto::parse(&bytes).map_err(|m| bad_json(path, m))?;
+        if spm.pieces.len() < 3 {
+            return Err(bad_json(path, format!("{} pieces: not a SentencePiece model of the XLM-R layout", spm.pieces.len())));
+        }
+        let mut pieces: Vec<(String, f64)> = ["<s>", "<pad>", "</s>", "<unk>"].iter().map(|t| (t.to_string(), 0.0)).collect();
+        pieces.extend(spm.pieces[3..].iter().map(|p| (p.piece.clone(), p.score as f64)));
+        pieces.push(("<mask>".to_string(), 0.0));
+        let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+        for (i, (p, _)) in pieces.iter().enumerate() {
+            vocab.entry(p.clone()).or_insert(i as u32);
+        }
+        let mut normalizers = Vec::new();
+        if !spm.precompiled_charsmap.is_empty() {
+            let p = crate::unigram::Precompiled::parse(&spm.precompiled_charsmap).map_err(|m| bad_json(path, m))?;
+            normalizers.push(UnigramNormalizer::Precompiled(p));
+        }
+        let special = cfg.special_tokens(SpecialTokens::default());
+        let mut added = resolve_added(path, &mut vocab, &cfg, &SpecialTokens::default(), &[0, 2, 3, 4, 6])?;
+        // <s> <pad> </s> <unk> are special tokens of the layout whatever the config names
+        for (i, t) in ["<s>", "<pad>", "</s>", "<unk>"].iter().enumerate() {
+            if !added.iter().any(|a| a.content == *t) {
+                added.push(AddedToken::special(t, i as u32));
+            }
+        }
+        let metaspace = Metaspace { replacement: '▁', prepend: PrependScheme::Always, split: true };
+        Ok(Tokenizer {
+            model: Model::Unigram { model: Unigram::new(pieces, 3), normalizers, metaspace, whitespace_split: true },
+            added: AddedVocab::new(added),
+            add_prefix_space: false,
+            use_regex: false,
+            trim_offsets: false,
+            post_add_prefix_space: false,
+            post: Some(Template::roberta(0, 2)),
+            decoder: Decoder::Metaspace(metaspace),
+            clean_up_spaces: cfg.clean_up_tokenization_spaces,
+            special,
+            model_max_length: cfg.model_max_length,
+        })
+    }
+}
+
+/// A Unigram tokenizer's normalizers: `Precompiled`, `Replace`, or a `Sequence` of them, flattened in order.
+fn unigram_normalizers(path: &Path, n: &Value, out: &mut Vec<UnigramNormalizer>) -> Result<()> {
+    let unsupported = |kind: String| TokenizerError::Unsupported { path: path.to_path_buf(), what: "normalizer (with Unigram)", kind };
+    match n.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            for m in n.get("normalizers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                unigram_normalizers(path, m, out)?;
+            }
+        }
+        Some("Precompiled") => {
+            let b64 = n.get("precompiled_charsmap").and_then(Value::as_str).unwrap_or("");
+            // an empty map normalizes nothing (converters leave it out then)
+            if !b64.is_empty() {
+                let bytes = base64_decode(b64).ok_or_else(|| bad_json(path, "precompiled_charsmap is not base64"))?;
+                let p = crate::unigram::Precompiled::parse(&bytes).map_err(|m| bad_json(path, m))?;
+                out.push(UnigramNormalizer::Precompiled(p));
+            }
+        }
+        Some("Replace") => {
+            let content = n.get("content").and_then(Value::as_str).ok_or_else(|| bad_json(path, "Replace without content"))?.to_string();
+            let pat = n.get("pattern").ok_or_else(|| bad_json(path, "Replace without pattern"))?;
+            let pattern = if let Some(s) = pat.get("String").and_then(Value::as_str) {
+                ReplacePattern::Literal(s.to_string())
+            } else if let Some(r) = pat.get("Regex").and_then(Value::as_str) {
+                ReplacePattern::from_regex(r).ok_or_else(|| unsupported(format!("Replace of the regex {r:?}")))?
+            } else {
+                return Err(bad_json(path, format!("Replace pattern {pat} is neither String nor Regex")));
+            };
+            out.push(UnigramNormalizer::Replace(pattern, content));
+        }
+        other => return Err(unsupported(other.unwrap_or("?").to_string())),
+    }
+    Ok(())
+}
+
+/// Metaspace's settings (pre-tokenizer or decoder): `replacement`, `prepend_scheme` (or the older
+/// `add_prefix_space`), `split`.
+fn parse_metaspace(path: &Path, v: &Value) -> Result<Metaspace> {
+    let replacement = match v.get("replacement").and_then(Value::as_str) {
+        None => '▁',
+        Some(r) => {
+            let mut c = r.chars();
+            match (c.next(), c.next()) {
+                (Some(x), None) => x,
+                _ => return Err(bad_json(path, format!("Metaspace replacement {r:?} is not one character"))),
+            }
+        }
+    };
+    let prepend = match v.get("prepend_scheme").and_then(Value::as_str) {
+        Some("always") => PrependScheme::Always,
+        Some("first") => PrependScheme::First,
+        Some("never") => PrependScheme::Never,
+        Some(other) => return Err(bad_json(path, format!("Metaspace prepend_scheme {other:?} (expected always, first or never)"))),
+        None => {
+            if v.get("add_prefix_space").and_then(Value::as_bool).unwrap_or(true) {
+                PrependScheme::Always
+            } else {
+                PrependScheme::Never
+            }
+        }
+    };
+    Ok(Metaspace { replacement, prepend, split: v.get("split").and_then(Value::as_bool).unwrap_or(true) })
+}
+
+/// Standard base64 (with or without `=` padding); None for any other character.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        match chunk.len() {
+            4 => out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]),
+            3 => out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8]),
+            2 => out.push((acc >> 16) as u8),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64() {
+        assert_eq!(super::base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(super::base64_decode("aGVsbG8h").unwrap(), b"hello!");
+        assert_eq!(super::base64_decode("aGk").unwrap(), b"hi");
+        assert!(super::base64_decode("a*b=").is_none());
     }
 }

@@ -7,6 +7,7 @@ use crate::encoding::{assemble, pad, truncate, Encoding, Padding, Seq, Template,
 use crate::error::{Result, TokenizerError};
 use crate::normalizer::BertNormalizer;
 use crate::pretokenize;
+use crate::unigram::{self, Metaspace, Unigram, UnigramNormalizer};
 use crate::wordpiece::{self, WordPiece};
 use rayon::prelude::*;
 
@@ -92,6 +93,9 @@ pub(crate) enum Model {
     Bpe(Box<Bpe>),
     /// WordPiece (BERT): its normalizer (if any) and the BERT pre-tokenizer.
     WordPiece { wp: WordPiece, normalizer: Option<BertNormalizer> },
+    /// SentencePiece Unigram (XLM-RoBERTa): its normalizers (the compiled map, whitespace runs) and Metaspace,
+    /// after a split on whitespace when `whitespace_split`.
+    Unigram { model: Unigram, normalizers: Vec<UnigramNormalizer>, metaspace: Metaspace, whitespace_split: bool },
 }
 
 /// How ids are turned back into text.
@@ -101,6 +105,8 @@ pub(crate) enum Decoder {
     ByteLevel,
     /// WordPiece: pieces joined, the continuation prefix removed; `cleanup` as HF's decoder.
     WordPiece { prefix: String, cleanup: bool },
+    /// Metaspace: `▁` back to spaces.
+    Metaspace(Metaspace),
 }
 
 /// A Hugging Face tokenizer of the RoBERTa (byte-level BPE) or BERT (WordPiece) family. `Send + Sync`; share it
@@ -239,6 +245,9 @@ impl Tokenizer {
         let bpe = match &self.model {
             Model::Bpe(bpe) => bpe,
             Model::WordPiece { wp, normalizer } => return self.encode_seq_wordpiece(wp, normalizer.as_ref(), text, word),
+            Model::Unigram { model, normalizers, metaspace, whitespace_split } => {
+                return self.encode_seq_unigram(model, normalizers, metaspace, *whitespace_split, text, word)
+            }
         };
         let mut s = Seq::default();
         let mut starts = CharCursor { byte: 0, ch: 0 };
@@ -351,6 +360,101 @@ impl Tokenizer {
         s
     }
 
+    /// The Unigram family's sequence: added tokens that are not normalized split from the original text; each
+    /// remaining piece normalized (compiled map, whitespace runs), split on the normalized added tokens, then
+    /// Metaspace (spaces as `▁`, one prepended, a piece before each `▁`) and the Viterbi segmentation of each
+    /// piece. Offsets go back through the alignments.
+    fn encode_seq_unigram(&self, model: &Unigram, normalizers: &[UnigramNormalizer], ms: &Metaspace, ws_split: bool, text: &str, word: Option<u32>) -> Seq {
+        let mut s = Seq::default();
+        let mut word_idx = 0u32;
+        let ascii = text.is_ascii();
+        let char_of: Vec<u32> = if ascii {
+            Vec::new()
+        } else {
+            let mut v = vec![0u32; text.len() + 1];
+            let mut n = 0;
+            for (b, c) in text.char_indices() {
+                v[b..b + c.len_utf8()].fill(n);
+                n += 1;
+            }
+            v[text.len()] = n;
+            v
+        };
+        let ch = |b: usize| if ascii { b } else { char_of[b] as usize };
+        let push = |s: &mut Seq, id: u32, start: usize, end: usize, w: u32| {
+            s.ids.push(id);
+            s.offsets.push((ch(start), ch(end)));
+            s.word_ids.push(Some(word.unwrap_or(w)));
+            s.spaces.push((0, 0));
+        };
+        for piece in self.added.split_unnormalized(text) {
+            if let Some(k) = piece.added {
+                push(&mut s, self.added.tokens[k].id, piece.start, piece.end, word_idx);
+                word_idx += 1;
+                continue;
+            }
+            let seg = &text[piece.start..piece.end];
+            let mut chars = unigram::aligned(seg);
+            for n in normalizers {
+                chars = match n {
+                    UnigramNormalizer::Precompiled(p) => p.normalize(&chars),
+                    UnigramNormalizer::Replace(pat, content) => unigram::replace(&chars, pat, content),
+                };
+            }
+            let norm = unigram::to_normalized(&chars);
+            // byte offset in the normalized text → character index
+            let starts: Vec<usize> = norm.text.char_indices().map(|(b, _)| b).collect();
+            let char_at = |b: usize| starts.partition_point(|&x| x < b);
+            for np in self.added.split_normalized(&norm.text) {
+                if let Some(k) = np.added {
+                    let (x, y) = norm.original(np.start, np.end);
+                    push(&mut s, self.added.tokens[k].id, piece.start + x, piece.start + y, word_idx);
+                    word_idx += 1;
+                    continue;
+                }
+                let sub = &chars[char_at(np.start)..char_at(np.end)];
+                // WhitespaceSplit first (whitespace removed), when the tokenizer has it
+                let mut words: Vec<&[(char, (usize, usize))]> = Vec::new();
+                if ws_split {
+                    let mut start = None;
+                    for (i, &(c, _)) in sub.iter().enumerate() {
+                        match (c.is_whitespace(), start) {
+                            (true, Some(st)) => {
+                                words.push(&sub[st..i]);
+                                start = None;
+                            }
+                            (false, None) => start = Some(i),
+                            _ => {}
+                        }
+                    }
+                    if let Some(st) = start {
+                        words.push(&sub[st..]);
+                    }
+                } else if !sub.is_empty() {
+                    words.push(sub);
+                }
+                for w in words {
+                    // HF's "first" scheme: only a piece that starts at the text's first character
+                    let at_start = piece.start + w[0].1 .0 == 0;
+                    let (mchars, pieces) = ms.pre_tokenize(w, at_start);
+                    for (a, b) in pieces {
+                        let part = &mchars[a..b];
+                        let word_text: String = part.iter().map(|x| x.0).collect();
+                        let bstarts: Vec<usize> = word_text.char_indices().map(|(i, _)| i).collect();
+                        let ci = |bb: usize| bstarts.partition_point(|&x| x < bb);
+                        model.tokenize(&word_text, |id, x, y| {
+                            let (i, j) = (ci(x), ci(y));
+                            let (o0, o1) = (part[i].1 .0, part[j - 1].1 .1);
+                            push(&mut s, id, piece.start + o0, piece.start + o1, word_idx);
+                        });
+                        word_idx += 1;
+                    }
+                }
+            }
+        }
+        s
+    }
+
     /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), or word pieces joined;
     /// special tokens kept or skipped.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
@@ -382,6 +486,7 @@ impl Tokenizer {
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             Decoder::WordPiece { prefix, cleanup } => wordpiece::decode(tokens, prefix, *cleanup),
+            Decoder::Metaspace(ms) => ms.decode(tokens),
         }
     }
 
@@ -389,7 +494,7 @@ impl Tokenizer {
     /// token-classification pipeline uses to tell sub-words apart.
     pub fn continuing_subword_prefix(&self) -> Option<&str> {
         match &self.model {
-            Model::Bpe(_) => None,
+            Model::Bpe(_) | Model::Unigram { .. } => None,
             Model::WordPiece { wp, .. } => Some(wp.prefix()),
         }
     }
@@ -398,6 +503,7 @@ impl Tokenizer {
         match &self.model {
             Model::Bpe(b) => b.id_to_token(id),
             Model::WordPiece { wp, .. } => wp.id_to_token(id),
+            Model::Unigram { model, .. } => model.id_to_token(id),
         }
     }
 
@@ -405,14 +511,16 @@ impl Tokenizer {
         match &self.model {
             Model::Bpe(b) => b.token_to_id(token),
             Model::WordPiece { wp, .. } => wp.token_to_id(token),
+            Model::Unigram { model, .. } => model.token_to_id(token),
         }
     }
 
-    /// Which family: `"bpe"` (byte-level BPE, RoBERTa) or `"wordpiece"` (BERT).
+    /// Which family: `"bpe"` (byte-level BPE, RoBERTa), `"wordpiece"` (BERT) or `"unigram"` (XLM-RoBERTa).
     pub fn model_type(&self) -> &'static str {
         match &self.model {
             Model::Bpe(_) => "bpe",
             Model::WordPiece { .. } => "wordpiece",
+            Model::Unigram { .. } => "unigram",
         }
     }
 
@@ -432,6 +540,7 @@ impl Tokenizer {
         let model = match &self.model {
             Model::Bpe(b) => b.len(),
             Model::WordPiece { wp, .. } => wp.len(),
+            Model::Unigram { model, .. } => model.len(),
         };
         model.max(added)
     }

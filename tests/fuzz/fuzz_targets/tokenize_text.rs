@@ -1,5 +1,5 @@
 //! The tokenizer on arbitrary text: the byte-level fixture tokenizers (tokenizer.json and vocab.json + merges.txt)
-//! and a WordPiece one (uncased: the normalizer at work), single texts, pairs, pre-split words, truncation, and
+//! a WordPiece one (uncased: the normalizer at work) and a SentencePiece Unigram one (the compiled map), single texts, pairs, pre-split words, truncation, and
 //! decoding arbitrary ids. Checks the invariants every caller
 //! relies on: ids inside the vocabulary, offsets inside the text and ordered, truncation honoured.
 #![no_main]
@@ -8,13 +8,14 @@ use libfuzzer_sys::fuzz_target;
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
 use std::sync::OnceLock;
 
-fn tokenizers() -> &'static [Tokenizer; 3] {
-    static T: OnceLock<[Tokenizer; 3]> = OnceLock::new();
+fn tokenizers() -> &'static [Tokenizer; 4] {
+    static T: OnceLock<[Tokenizer; 4]> = OnceLock::new();
     T.get_or_init(|| {
         [
             Tokenizer::from_dir(common::fixture("models/tiny-ner")).expect("tiny-ner tokenizer"),
             Tokenizer::from_dir(common::fixture("models/tiny-mlm")).expect("tiny-mlm tokenizer"),
             Tokenizer::from_dir(common::fixture("tokenizers/wordpiece-uncased-es")).expect("WordPiece tokenizer"),
+            Tokenizer::from_dir(common::fixture("tokenizers/unigram-xlmr-es")).expect("Unigram tokenizer"),
         ]
     })
 }
@@ -35,7 +36,13 @@ fn check(tok: &Tokenizer, input: Input, opts: &EncodeOptions, chars: usize) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
-    let tok = &tokenizers()[(ctl & 1) as usize + usize::from(ctl & 0x81 == 0x81)];
+    // bit 0 and bits 6–7: tiny-ner, tiny-mlm, WordPiece (bit 7), Unigram (bit 6)
+    let k = match (ctl & 1, ctl >> 6) {
+        (_, 1) => 3,
+        (1, 2 | 3) => 2,
+        (b, _) => b as usize,
+    };
+    let tok = &tokenizers()[k];
     let opts = EncodeOptions {
         add_special_tokens: ctl & 2 == 0,
         max_length: (ctl & 4 != 0).then_some((ctl >> 3) as usize),

@@ -1,7 +1,7 @@
 //! Loading arbitrary tokenizer folders. The input is files joined by `\n@@\n`; the first byte picks the layout:
 //! even → tokenizer.json [+ tokenizer_config.json], odd → vocab.json + merges.txt [+ tokenizer_config.json
-//! + special_tokens_map.json], or with bit 7 also set vocab.txt (WordPiece) [+ tokenizer_config.json +
-//! special_tokens_map.json]. A folder that loads must then encode and decode without panicking.
+//! + special_tokens_map.json], or with bit 7 also set vocab.txt (WordPiece), with bit 6 sentencepiece.bpe.model
+//! (SentencePiece's protobuf) [+ tokenizer_config.json + special_tokens_map.json]. A folder that loads must then encode and decode without panicking.
 #![no_main]
 mod common;
 use libfuzzer_sys::fuzz_target;
@@ -11,13 +11,15 @@ fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
     let names: &[&str] = if ctl & 1 == 0 {
         &["tokenizer.json", "tokenizer_config.json"]
-    } else if ctl & 0x80 == 0 {
+    } else if ctl & 0xC0 == 0 {
         &["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
-    } else {
+    } else if ctl & 0x40 == 0 {
         &["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
+    } else {
+        &["sentencepiece.bpe.model", "tokenizer_config.json", "special_tokens_map.json"]
     };
     let dir = common::scratch();
-    for f in ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"] {
+    for f in ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json", "special_tokens_map.json"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     for (name, part) in names.iter().zip(common::split_parts(rest, names.len())) {
