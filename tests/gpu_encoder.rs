@@ -190,7 +190,7 @@ fn gpu_matches_cpu(cfg: &Config, w: &Weights, lengths: &[usize]) {
     let Some(gpu) = cuda(cfg, w) else { return };
     let cpu = RobertaModel::load(cfg, w).unwrap();
     let (ids, mask, t) = batch(lengths, cfg.vocab_size as u32);
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: lengths.len(), seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: lengths.len(), seq_len: t };
     let (a, b) = (gpu.forward(&input, true).unwrap(), cpu.forward(&input, true).unwrap());
     let rows: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
     assert_eq!(a.hidden_states.len(), cfg.num_hidden_layers + 1);
@@ -229,7 +229,7 @@ fn fixtures_match_hf_and_cpu_argmax() {
         let mut ids: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
         let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
         let rows: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
         let out = gpu.forward(&input, true).unwrap();
         for (i, hs) in out.hidden_states.iter().enumerate() {
             let r = file.f32(&format!("hidden_states.{i}")).unwrap();
@@ -274,7 +274,7 @@ fn fixtures_match_hf_and_cpu_argmax() {
                 ids[s * t + 3] = 4;
             }
         }
-        let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+        let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
         let cpu = RobertaModel::load(&cfg, &w).unwrap();
         let g = head.logits(&gpu.forward(&input, false).unwrap().last_hidden_state, b, t, cfg.hidden_size);
         let c = head.logits(&cpu.forward(&input, false).unwrap().last_hidden_state, b, t, cfg.hidden_size);
@@ -293,6 +293,60 @@ fn fixtures_match_hf_and_cpu_argmax() {
         }
         println!("{model}: argmax equal to the CPU path at {checked} of {} positions (CPU top-1/top-2 gap > {GAP})", picked.len());
         assert!(checked >= 1, "{model}: no position with a CPU top-1/top-2 gap above {GAP}");
+    }
+}
+
+/// BERT on the CUDA path: positions from 0 and token types (a sentence pair in the batch), against HF's hidden
+/// states and logits and against the CPU encoder, for the three BERT fixtures (safetensors f32, f16, and a
+/// legacy pytorch_model.bin with `gamma`/`beta` names).
+#[test]
+fn bert_fixtures_match_hf() {
+    for (model, name) in [("bert-mlm", "mlm"), ("bert-ner", "ner"), ("bert-cls", "cls")] {
+        let dir = fixture(&format!("models/{model}"));
+        let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+        assert_eq!(cfg.family(), roberta_encoder::Family::Bert);
+        let w = Weights::load_dir(&dir).unwrap();
+        let Some(gpu) = cuda(&cfg, &w) else { return };
+        let file = SafetensorsFile::open(&fixture(&format!("reference/bert_{name}_reference.safetensors"))).unwrap();
+        let (shape, ids) = file.i64("input_ids").unwrap();
+        let (_, mask) = file.i64("attention_mask").unwrap();
+        let (_, types) = file.i64("token_type_ids").unwrap();
+        let (b, t) = (shape[0], shape[1]);
+        let ids: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
+        let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
+        let types: Vec<u32> = types.iter().map(|&v| v as u32).collect();
+        assert!(types.contains(&1));
+        let rows: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+        let input = BatchInput { token_type_ids: Some(&types), input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+        let out = gpu.forward(&input, true).unwrap();
+        for (i, hs) in out.hidden_states.iter().enumerate() {
+            let r = file.f32(&format!("hidden_states.{i}")).unwrap();
+            let e = rel_err(hs, &r.data, cfg.hidden_size, &rows);
+            let (re, row) = max_row_rel_err(hs, &r.data, cfg.hidden_size, &rows);
+            println!("{model} hidden_states.{i}: rel err {e:.2e}, per-row max {re:.2e} (sequence {}, position {})", row / t, row % t);
+            assert!(e <= REL && re <= ROW_REL, "{model} hidden_states.{i}: relative error {e:e}, per row {re:e}");
+        }
+        let head = Head::from_architecture(&cfg, &w).unwrap().expect("a head");
+        let logits = head.logits(&out.last_hidden_state, b, t, cfg.hidden_size);
+        let width = head.num_outputs();
+        let (got, want, lrows) = match file.f32("logits") {
+            Ok(r) => (logits.clone(), r.data, if r.shape.len() == 2 { vec![true; b] } else { rows.clone() }),
+            // the MLM reference keeps its logits at some rows only (logits_rows: (sequence, position))
+            Err(_) => {
+                let (_, at) = file.i64("logits_rows").unwrap();
+                let got: Vec<f32> = at.chunks(2).flat_map(|p| logits[(p[0] as usize * t + p[1] as usize) * width..][..width].to_vec()).collect();
+                (got, file.f32("logits_at").unwrap().data, vec![true; at.len() / 2])
+            }
+        };
+        let e = rel_err(&got, &want, width, &lrows);
+        println!("{model} logits: rel err {e:.2e}");
+        assert!(e <= REL, "{model} logits: relative error {e:e}");
+        // the padded layout (a hole in a mask) gives BERT's positions too
+        let cpu = RobertaModel::load(&cfg, &w).unwrap();
+        let padded = gpu.forward_layout(&input, false, Layout::Padded).unwrap();
+        let c = cpu.forward(&input, false).unwrap();
+        let e = rel_err(&padded.last_hidden_state, &c.last_hidden_state, cfg.hidden_size, &rows);
+        assert!(e <= REL, "{model}: padded CUDA vs CPU relative error {e:e}");
     }
 }
 
@@ -319,7 +373,7 @@ fn packed_equals_padded() {
     let Some(gpu) = cuda(&cfg, &w) else { return };
     let lengths = [3usize, 100, 1, 64, 77];
     let (ids, mask, t) = batch(&lengths, 1000);
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: lengths.len(), seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: lengths.len(), seq_len: t };
     let packed = gpu.forward_layout(&input, false, Layout::Packed).unwrap();
     let stats = gpu.last_stats();
     assert!(!stats.padded && stats.rows == lengths.iter().sum::<usize>(), "{stats:?}");
@@ -336,7 +390,7 @@ fn packed_equals_padded() {
         lids[b * t + t - l..(b + 1) * t].copy_from_slice(&ids[b * t..b * t + l]);
         lmask[b * t + t - l..(b + 1) * t].fill(1);
     }
-    let left = BatchInput { input_ids: &lids, attention_mask: &lmask, batch: lengths.len(), seq_len: t };
+    let left = BatchInput { token_type_ids: None, input_ids: &lids, attention_mask: &lmask, batch: lengths.len(), seq_len: t };
     let lout = gpu.forward(&left, false).unwrap();
     assert!(gpu.last_stats().padded);
     for (b, &l) in lengths.iter().enumerate() {
@@ -353,7 +407,7 @@ fn graph_replay_equals_eager_and_counts_launches() {
     let w = random_weights(1000, 128, 3, 512);
     let Some(gpu) = cuda(&cfg, &w) else { return };
     let (ids, mask, t) = batch(&[128], 1000);
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: 1, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 1, seq_len: t };
     gpu.set_graphs(false);
     let eager = gpu.forward(&input, false).unwrap();
     let s = gpu.last_stats();
@@ -380,7 +434,7 @@ fn workspace_grows_and_results_stay_put() {
     let w = random_weights(1000, 128, 2, 512);
     let Some(gpu) = cuda(&cfg, &w) else { return };
     let (ids, mask, t) = batch(&[9, 30], 1000);
-    let small = BatchInput { input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t };
+    let small = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t };
     gpu.set_graphs(false);
     let before = gpu.forward(&small, false).unwrap();
     gpu.set_graphs(true);
@@ -391,7 +445,7 @@ fn workspace_grows_and_results_stay_put() {
 
     let big_lens = vec![300usize; 100];
     let (bids, bmask, bt) = batch(&big_lens, 1000);
-    let big = BatchInput { input_ids: &bids, attention_mask: &bmask, batch: 100, seq_len: bt };
+    let big = BatchInput { token_type_ids: None, input_ids: &bids, attention_mask: &bmask, batch: 100, seq_len: bt };
     let g_big = gpu.forward(&big, true).unwrap();
     let s = gpu.last_stats();
     println!("batch 100×300: {s:?}");
@@ -438,7 +492,7 @@ fn fully_masked_sequence_matches_hf_sdpa_when_padded() {
     let ids: Vec<u32> = ids.iter().map(|&v| v as u32).collect();
     let mask: Vec<u32> = mask.iter().map(|&v| v as u32).collect();
     assert!(b == 3 && mask[t..2 * t].iter().all(|&m| m == 0), "sequence 1 is fully masked");
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: b, seq_len: t };
     let out = gpu.forward_layout(&input, true, Layout::Padded).unwrap();
     assert!(gpu.last_stats().padded && gpu.last_stats().rows == b * t, "{:?}", gpu.last_stats());
     let select = |f: &dyn Fn(usize, usize) -> bool| -> Vec<bool> { (0..b * t).map(|i| f(i / t, i % t)).collect() };
@@ -480,10 +534,10 @@ fn empty_and_bad_batches() {
     let cfg = random_config(64, 4, 1);
     let w = random_weights(1000, 64, 1, 256);
     let Some(gpu) = cuda(&cfg, &w) else { return };
-    let out = gpu.forward(&BatchInput { input_ids: &[1, 1], attention_mask: &[0, 0], batch: 1, seq_len: 2 }, true).unwrap();
+    let out = gpu.forward(&BatchInput { token_type_ids: None, input_ids: &[1, 1], attention_mask: &[0, 0], batch: 1, seq_len: 2 }, true).unwrap();
     assert_eq!(out.last_hidden_state, vec![0.0; 2 * 64]);
     assert_eq!(out.hidden_states.len(), 2);
-    let bad = gpu.forward(&BatchInput { input_ids: &[0, 5000], attention_mask: &[1, 1], batch: 1, seq_len: 2 }, false);
+    let bad = gpu.forward(&BatchInput { token_type_ids: None, input_ids: &[0, 5000], attention_mask: &[1, 1], batch: 1, seq_len: 2 }, false);
     assert!(matches!(bad, Err(EncoderError::Input(_))), "{bad:?}");
 }
 
@@ -499,7 +553,7 @@ fn auto_picks_a_working_backend_and_cuda_errors_cleanly() {
     println!("device auto → {} ({})", enc.device_name(), enc.device_description());
     assert_eq!(enc.device_name(), if present { "cuda" } else { "cpu" }, "Device::Auto (a CUDA device here: {present})");
     let (ids, mask, t) = batch(&[4, 2], 1000);
-    let input = BatchInput { input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t };
+    let input = BatchInput { token_type_ids: None, input_ids: &ids, attention_mask: &mask, batch: 2, seq_len: t };
     assert_eq!(enc.forward(&input, false).unwrap().last_hidden_state.len(), 2 * t * 64);
     let rows = enc.forward_rows(&input, &[(0, 1), (1, 0)]).unwrap();
     assert_eq!(rows.len(), 2 * 64);

@@ -261,6 +261,9 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
         ("tiny-ner", "ner_reference"),
         ("tiny-cls", "cls_reference"),
         ("tiny-d64", "d64_reference"),
+        ("bert-mlm", "bert_mlm_reference"),
+        ("bert-ner", "bert_ner_reference"),
+        ("bert-cls", "bert_cls_reference"),
     ] {
         let args: Vec<String> = [
             "validate", "--device", "cuda", "--model", &fx.join("models").join(model).to_string_lossy(), "--reference",

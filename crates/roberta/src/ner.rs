@@ -128,9 +128,23 @@ impl Ner {
         // differs from its span's (so `##s`, and also an `[UNK]` standing for a word of another length); without
         // one, the space heuristic
         let prefix_rule = tok.continuing_subword_prefix().is_some();
+        let unk = tok.token_to_id(&tok.special_tokens().unk);
         let pre: Vec<PreEntity> = (1..last)
             .map(|j| {
                 let (start, end) = w.offsets[j];
+                // HF: an unknown token is named by the text it stands for, and never continues a word
+                if Some(w.ids[j]) == unk {
+                    let word: String = chars.get(start..end.min(chars.len())).map_or_else(String::new, |c| c.iter().collect());
+                    return PreEntity {
+                        word,
+                        scores: softmax(&logits[j * k..(j + 1) * k]),
+                        start,
+                        end,
+                        bytes: (byte(start), byte(end)),
+                        index: j,
+                        is_subword: false,
+                    };
+                }
                 let word = tok.id_to_token(w.ids[j]).unwrap_or("").to_string();
                 let is_subword = match self.words {
                     Words::Heuristic if prefix_rule => word.chars().count() != end - start,
