@@ -419,6 +419,11 @@ fn parse_post(path: &Path, j: &Value, vocab: &FxHashMap<String, u32>, added: &[A
             let (Some(c), Some(s)) = (pair_id("cls"), pair_id("sep")) else {
                 return Err(bad_json(path, format!("{k} without cls / sep ids")));
             };
+            for (role, v) in [("cls", c), ("sep", s)] {
+                if !vocab.values().any(|&i| i == v) && !added.iter().any(|a| a.id == v) {
+                    return Err(bad_json(path, format!("{k} {role} id {v} is not a token of the vocabulary or the added tokens")));
+                }
+            }
             if k == "RobertaProcessing" {
                 Post { template: Some(Template::roberta(c, s)), trim_offsets: Some(flag("trim_offsets").unwrap_or(true)), add_prefix_space: Some(flag("add_prefix_space").unwrap_or(true)) }
             } else {
