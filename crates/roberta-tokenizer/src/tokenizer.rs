@@ -129,6 +129,37 @@ pub struct Tokenizer {
     pub(crate) model_max_length: Option<usize>,
 }
 
+/// Byte → character index over one text, any byte in any order (the identity for ASCII).
+struct CharIndex {
+    ascii: bool,
+    /// For each byte (and the end), the index of the character holding it.
+    table: Vec<u32>,
+}
+
+impl CharIndex {
+    fn new(text: &str) -> CharIndex {
+        if text.is_ascii() {
+            return CharIndex { ascii: true, table: Vec::new() };
+        }
+        let mut table = vec![0u32; text.len() + 1];
+        let mut n = 0;
+        for (b, c) in text.char_indices() {
+            table[b..b + c.len_utf8()].fill(n);
+            n += 1;
+        }
+        table[text.len()] = n;
+        CharIndex { ascii: false, table }
+    }
+
+    fn at(&self, b: usize) -> usize {
+        if self.ascii {
+            b
+        } else {
+            self.table[b] as usize
+        }
+    }
+}
+
 /// Monotone byte → char index conversion over one text.
 struct CharCursor {
     byte: usize,
@@ -303,21 +334,9 @@ impl Tokenizer {
     fn encode_seq_wordpiece(&self, wp: &WordPiece, normalizer: Option<&BertNormalizer>, text: &str, word: Option<u32>) -> Seq {
         let mut s = Seq::default();
         let mut word_idx = 0u32;
-        // byte → character index of `text` (offsets are characters)
-        let ascii = text.is_ascii();
-        let char_of: Vec<u32> = if ascii {
-            Vec::new()
-        } else {
-            let mut v = vec![0u32; text.len() + 1];
-            let mut n = 0;
-            for (b, c) in text.char_indices() {
-                v[b..b + c.len_utf8()].fill(n);
-                n += 1;
-            }
-            v[text.len()] = n;
-            v
-        };
-        let ch = |b: usize| if ascii { b } else { char_of[b] as usize };
+        // offsets are characters of `text`
+        let chars = CharIndex::new(text);
+        let ch = |b: usize| chars.at(b);
         let push = |s: &mut Seq, id: u32, start: usize, end: usize, w: u32| {
             s.ids.push(id);
             s.offsets.push((ch(start), ch(end)));
@@ -367,20 +386,8 @@ impl Tokenizer {
     fn encode_seq_unigram(&self, model: &Unigram, normalizers: &[UnigramNormalizer], ms: &Metaspace, ws_split: bool, text: &str, word: Option<u32>) -> Seq {
         let mut s = Seq::default();
         let mut word_idx = 0u32;
-        let ascii = text.is_ascii();
-        let char_of: Vec<u32> = if ascii {
-            Vec::new()
-        } else {
-            let mut v = vec![0u32; text.len() + 1];
-            let mut n = 0;
-            for (b, c) in text.char_indices() {
-                v[b..b + c.len_utf8()].fill(n);
-                n += 1;
-            }
-            v[text.len()] = n;
-            v
-        };
-        let ch = |b: usize| if ascii { b } else { char_of[b] as usize };
+        let chars = CharIndex::new(text);
+        let ch = |b: usize| chars.at(b);
         let push = |s: &mut Seq, id: u32, start: usize, end: usize, w: u32| {
             s.ids.push(id);
             s.offsets.push((ch(start), ch(end)));
