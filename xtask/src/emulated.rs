@@ -264,6 +264,8 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
         ("bert-mlm", "bert_mlm_reference"),
         ("bert-ner", "bert_ner_reference"),
         ("bert-cls", "bert_cls_reference"),
+        ("xlmr-mlm", "xlmr_mlm_reference"),
+        ("xlmr-ner", "xlmr_ner_reference"),
     ] {
         let args: Vec<String> = [
             "validate", "--device", "cuda", "--model", &fx.join("models").join(model).to_string_lossy(), "--reference",
