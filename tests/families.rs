@@ -255,31 +255,32 @@ fn text_classification_of_texts_and_pairs_matches_hf() {
     assert!(pairs >= 5, "only {pairs} pairs");
 }
 
-/// int8 on BERT: the same model in int8 stays close to f32 (‖Δ‖/‖ref‖ of the last hidden state), token types
-/// included.
+/// int8 on BERT and XLM-R: the same model in int8 stays close to f32 (‖Δ‖/‖ref‖ of the last hidden state), token
+/// types included, and the pipelines run on it.
 #[test]
 fn int8_is_close_to_f32() {
-    let dir = fixture("models/bert-ner");
-    let cfg = Config::from_file(&dir.join("config.json")).unwrap();
-    let r = reference("bert_ner");
-    let input = BatchInput { token_type_ids: Some(&r.types), input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
-    let run = |dtype| {
-        let opts = CpuOptions { dtype, ..Default::default() };
-        RobertaModel::load_dir_with(&cfg, &dir, &opts).unwrap().forward(&input, false).unwrap().last_hidden_state
-    };
-    let (f, q) = (run(CpuDType::F32), run(CpuDType::Int8));
-    let (mut num, mut den) = (0f64, 0f64);
-    for ((a, b), m) in f.chunks(cfg.hidden_size).zip(q.chunks(cfg.hidden_size)).zip(&r.mask) {
-        if *m != 0 {
-            num += a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>();
-            den += a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+    for (model, name) in [("bert-ner", "bert_ner"), ("xlmr-ner", "xlmr_ner")] {
+        let dir = fixture(&format!("models/{model}"));
+        let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+        let r = reference(name);
+        let input = BatchInput { token_type_ids: Some(&r.types), input_ids: &r.ids, attention_mask: &r.mask, batch: r.batch, seq_len: r.seq_len };
+        let run = |dtype| {
+            let opts = CpuOptions { dtype, ..Default::default() };
+            RobertaModel::load_dir_with(&cfg, &dir, &opts).unwrap().forward(&input, false).unwrap().last_hidden_state
+        };
+        let (f, q) = (run(CpuDType::F32), run(CpuDType::Int8));
+        let (mut num, mut den) = (0f64, 0f64);
+        for ((a, b), m) in f.chunks(cfg.hidden_size).zip(q.chunks(cfg.hidden_size)).zip(&r.mask) {
+            if *m != 0 {
+                num += a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>();
+                den += a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+            }
         }
+        let rel = (num / den).sqrt();
+        assert!(rel > 0.0 && rel < 5e-2, "{model} int8 vs f32: {rel:e}");
+        let opts = LoadOptions { cpu: CpuOptions { dtype: CpuDType::Int8, ..Default::default() }, ..Default::default() };
+        let m = Model::load_with(&dir, &opts).unwrap();
+        let ner = Ner::new(m, Aggregation::First).unwrap();
+        assert!(ner.run(&["Se administró paracetamol y amoxicilina."])[0].is_ok());
     }
-    let rel = (num / den).sqrt();
-    assert!(rel > 0.0 && rel < 5e-2, "int8 vs f32: {rel:e}");
-    // and the pipelines run on it
-    let opts = LoadOptions { cpu: CpuOptions { dtype: CpuDType::Int8, ..Default::default() }, ..Default::default() };
-    let m = Model::load_with(&dir, &opts).unwrap();
-    let ner = Ner::new(m, Aggregation::First).unwrap();
-    assert!(ner.run(&["Se administró paracetamol y amoxicilina."])[0].is_ok());
 }
