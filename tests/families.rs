@@ -140,6 +140,11 @@ fn xlmr_token_classification_f16_matches_hf() {
 }
 
 #[test]
+fn xlmr_sequence_classification_bf16_matches_hf() {
+    check_reference("xlmr-cls", "xlmr_cls");
+}
+
+#[test]
 fn fill_mask_matches_hf() {
     fill_mask("bert", "[MASK]");
 }
@@ -236,8 +241,17 @@ fn eval_ner(family: &str) {
 
 #[test]
 fn text_classification_of_texts_and_pairs_matches_hf() {
-    let cls = Classifier::new(model("bert-cls"), None).unwrap();
-    let refs = lines("reference/bert_cls_pipeline.jsonl");
+    text_classification("bert");
+}
+
+#[test]
+fn xlmr_text_classification_of_texts_and_pairs_matches_hf() {
+    text_classification("xlmr");
+}
+
+fn text_classification(family: &str) {
+    let cls = Classifier::new(model(&format!("{family}-cls")), None).unwrap();
+    let refs = lines(&format!("reference/{family}_cls_pipeline.jsonl"));
     let mut pairs = 0;
     for r in &refs {
         let text = r["text"].as_str().unwrap();

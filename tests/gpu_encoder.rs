@@ -301,7 +301,7 @@ fn fixtures_match_hf_and_cpu_argmax() {
 /// legacy pytorch_model.bin with `gamma`/`beta` names); and the two XLM-R ones (RoBERTa's graph, 130 positions).
 #[test]
 fn bert_and_xlmr_fixtures_match_hf() {
-    for (model, name) in [("bert-mlm", "bert_mlm"), ("bert-ner", "bert_ner"), ("bert-cls", "bert_cls"), ("xlmr-mlm", "xlmr_mlm"), ("xlmr-ner", "xlmr_ner")] {
+    for (model, name) in [("bert-mlm", "bert_mlm"), ("bert-ner", "bert_ner"), ("bert-cls", "bert_cls"), ("xlmr-mlm", "xlmr_mlm"), ("xlmr-ner", "xlmr_ner"), ("xlmr-cls", "xlmr_cls")] {
         let dir = fixture(&format!("models/{model}"));
         let cfg = Config::from_file(&dir.join("config.json")).unwrap();
         let bert = cfg.family() == roberta_encoder::Family::Bert;

@@ -266,6 +266,7 @@ fn validate_fixtures(logs: &Path) -> crate::Result<Vec<String>> {
         ("bert-cls", "bert_cls_reference"),
         ("xlmr-mlm", "xlmr_mlm_reference"),
         ("xlmr-ner", "xlmr_ner_reference"),
+        ("xlmr-cls", "xlmr_cls_reference"),
     ] {
         let args: Vec<String> = [
             "validate", "--device", "cuda", "--model", &fx.join("models").join(model).to_string_lossy(), "--reference",
