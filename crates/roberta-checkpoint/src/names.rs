@@ -14,14 +14,14 @@ pub const PREFIX: &str = "roberta.";
 pub const BERT_PREFIX: &str = "bert.";
 
 /// The checkpoint name as the encoder looks it up: [`PREFIX`] or [`BERT_PREFIX`] removed, and the legacy
-/// TensorFlow-converted LayerNorm names (`….gamma`, `….beta`) read as `….weight`, `….bias`, as transformers
-/// renames them at load.
+/// TensorFlow-converted LayerNorm names (`LayerNorm.gamma`, `LayerNorm.beta`) read as `LayerNorm.weight`,
+/// `LayerNorm.bias`, as transformers renames them at load.
 pub fn normalise(name: &str) -> std::borrow::Cow<'_, str> {
     let bare = name.strip_prefix(PREFIX).or_else(|| name.strip_prefix(BERT_PREFIX)).unwrap_or(name);
-    if let Some(stem) = bare.strip_suffix(".gamma") {
-        format!("{stem}.weight").into()
-    } else if let Some(stem) = bare.strip_suffix(".beta") {
-        format!("{stem}.bias").into()
+    if let Some(stem) = bare.strip_suffix("LayerNorm.gamma") {
+        format!("{stem}LayerNorm.weight").into()
+    } else if let Some(stem) = bare.strip_suffix("LayerNorm.beta") {
+        format!("{stem}LayerNorm.bias").into()
     } else {
         bare.into()
     }

@@ -100,7 +100,8 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
             if tshape != shape {
                 return Err(format!("{}: token_type_ids {tshape:?} is not shaped like input_ids {shape:?}", a.reference.display()).into());
             }
-            Some(t.iter().map(|&v| u32::try_from(v).unwrap_or(u32::MAX)).collect())
+            let types: Result<Vec<u32>, _> = t.iter().map(|&v| u32::try_from(v).map_err(|_| v)).collect();
+            Some(types.map_err(|v| format!("{}: token_type_ids holds {v}, not a token type", a.reference.display()))?)
         }
         false => None,
     };

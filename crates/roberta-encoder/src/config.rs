@@ -55,7 +55,8 @@ pub struct Config {
     pub classifier_dropout: Option<f64>,
     /// Whether the decoder is tied to the word embeddings.
     pub tie_word_embeddings: bool,
-    /// `roberta`, `xlm-roberta` or `camembert` (the same graph); anything else is refused at load.
+    /// `roberta`, `xlm-roberta`, `camembert` (the same graph) or `bert`; anything else is refused at load. When
+    /// absent, the family comes from `architectures` (see [`Config::family`]).
     pub model_type: Option<String>,
     /// Whether this is a decoder (not supported).
     pub is_decoder: bool,
@@ -86,7 +87,8 @@ impl Default for Config {
             problem_type: None,
             classifier_dropout: None,
             tie_word_embeddings: true,
-            model_type: Some("roberta".into()),
+            // absent from the file: None (a BERT checkpoint's old config may lack it; see `family`)
+            model_type: None,
             is_decoder: false,
         }
     }
@@ -288,6 +290,11 @@ mod tests {
         assert_eq!((c.family(), c.max_seq_len()), (Family::Bert, 512));
         let c = Config::from_json(r#"{"architectures":["BertForMaskedLM"],"model_type":null}"#, Path::new("x")).unwrap();
         assert_eq!(c.family(), Family::Bert);
+        // an old BERT config without the key at all
+        let c = Config::from_json(r#"{"architectures":["BertForTokenClassification"],"pad_token_id":0}"#, Path::new("x")).unwrap();
+        assert_eq!((c.family(), c.max_seq_len()), (Family::Bert, 512));
+        let c = Config::from_json(r#"{"architectures":["RobertaForMaskedLM"]}"#, Path::new("x")).unwrap();
+        assert_eq!(c.family(), Family::Roberta);
         assert_eq!(Config::default().family(), Family::Roberta);
         for t in MODEL_TYPES {
             Config::from_json(&format!(r#"{{"model_type":"{t}"}}"#), Path::new("x")).unwrap();

@@ -117,7 +117,8 @@ pub fn evaluate(model: &Model, sentences: &[Sentence]) -> Result<Evaluation> {
     };
     let tok = model.tokenizer()?;
     let labels = model.config().labels();
-    let max_pieces = model.config().max_position_embeddings.saturating_sub(4).max(1);
+    // room for the two special tokens within the positions (510 for RoBERTa-base's 514 and BERT's 512)
+    let max_pieces = model.config().max_seq_len().saturating_sub(2).max(1);
     let bare = EncodeOptions { add_special_tokens: false, ..Default::default() };
     // chunks: (sentence, first word, words)
     let mut chunks: Vec<(usize, usize, Vec<&str>)> = Vec::new();

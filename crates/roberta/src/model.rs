@@ -368,7 +368,10 @@ impl Model {
     pub(crate) fn encode_input_truncated_typed(&self, input: roberta_tokenizer::Input) -> Result<(Vec<u32>, Option<Vec<u32>>, Option<String>)> {
         let full = self.tok().encode_with(input, &roberta_tokenizer::EncodeOptions::default())?;
         let max = self.max_tokens();
-        let typed = |e: &roberta_tokenizer::Encoding| e.type_ids.iter().any(|&t| t != 0).then(|| e.type_ids.clone());
+        // only BERT takes token types (HF's RoBERTa and XLM-R tokenizers do not return them, even when a template
+        // marks the second text)
+        let bert = self.config.family() == roberta_encoder::Family::Bert;
+        let typed = |e: &roberta_tokenizer::Encoding| (bert && e.type_ids.iter().any(|&t| t != 0)).then(|| e.type_ids.clone());
         if full.len() <= max {
             let types = typed(&full);
             return Ok((full.ids, types, None));

@@ -79,7 +79,7 @@ impl Ner {
     /// The entities of every text of a batch (never a warning: long texts run in windows, nothing is cut).
     pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<Entity>>>> {
         let word_level = matches!(self.aggregation, Aggregation::First | Aggregation::Average | Aggregation::Max);
-        let prefix_rule = self.model.tok().continuing_subword_prefix().is_some();
+        let prefix_rule = self.model.tok().continuing_subword_prefix().is_some_and(|p| !p.is_empty());
         if word_level && self.words == Words::Heuristic && !prefix_rule && !self.warned.swap(true, Ordering::Relaxed) {
             log::warn!("Tokenizer does not support real words, using fallback heuristic (as HF warns; words = the tokenizer's with --words pretokenizer / Words::Pretokenizer)");
         }
@@ -127,7 +127,7 @@ impl Ner {
         // HF: with a continuing-subword prefix (WordPiece's `##`) a token is a sub-word when its string's length
         // differs from its span's (so `##s`, and also an `[UNK]` standing for a word of another length); without
         // one, the space heuristic
-        let prefix_rule = tok.continuing_subword_prefix().is_some();
+        let prefix_rule = tok.continuing_subword_prefix().is_some_and(|p| !p.is_empty());
         let unk = tok.token_to_id(&tok.special_tokens().unk);
         let pre: Vec<PreEntity> = (1..last)
             .map(|j| {
