@@ -267,3 +267,47 @@ fn unigram_every_code_point() {
     // the map did rewrite characters (else this test would prove nothing about it)
     assert!(changed > 200, "only {changed} tokens hold characters the text does not");
 }
+
+/// Edited tokenizer.json files against the `tokenizers` crate: added tokens with `normalized: true` (matched by
+/// their normalized content: in an uncased vocabulary `COVID-19` matches `covid-19` and `Médico` matches
+/// `medico`, through the compiled map `ＭＲＩ` matches `MRI`), no post-processor (a pair's second text is type 1)
+/// and no decoder (tokens joined by spaces).
+#[test]
+fn added_tokens_normalized_and_bare_pipelines() {
+    use roberta_tests::scratch_dir;
+    for (src, extra) in [("tokenizers/wordpiece-uncased-es", vec!["COVID-19", "Médico"]), ("tokenizers/unigram-identity-es", vec!["ＭＲＩ", "PCR"]), ("tokenizers/unigram-xlmr-es", vec!["ＭＲＩ", "ﬁbrosis"])] {
+        let dir = scratch_dir(&format!("added-{}", src.replace('/', "-")));
+        let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture(src).join("tokenizer.json")).unwrap()).unwrap();
+        // the next free ids (HF gives an added token that is not in the vocabulary the next id whatever the file
+        // says; a well-formed file says the same)
+        let model_len = j["model"]["vocab"].as_object().map_or_else(|| j["model"]["vocab"].as_array().unwrap().len(), |v| v.len()) as u64;
+        let next = j["added_tokens"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap() + 1).max().unwrap().max(model_len);
+        for (i, content) in extra.iter().enumerate() {
+            j["added_tokens"].as_array_mut().unwrap().push(serde_json::json!({
+                "id": next + i as u64, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": true, "special": false
+            }));
+        }
+        j["post_processor"] = serde_json::Value::Null;
+        j["decoder"] = serde_json::Value::Null;
+        std::fs::write(dir.join("tokenizer.json"), j.to_string()).unwrap();
+        // no tokenizer_config.json: tokenizer.json runs as it is (no class rebuild)
+        let ours = Tokenizer::from_dir(&dir).unwrap();
+        let mut peer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+        peer.with_truncation(None).unwrap();
+        peer.with_padding(None);
+        let texts = ["Paciente COVID-19 positivo", "covid-19 y médico", "El Médico dijo MEDICO", "ＭＲＩ y MRI, PCR pcr", "ﬁbrosis fibrosis"];
+        for (k, a) in texts.iter().enumerate() {
+            let b = texts[(k + 1) % texts.len()];
+            let want = peer.encode_char_offsets((*a, b), false).unwrap();
+            let got = ours.encode_with(Input::Pair(a, b), &EncodeOptions { add_special_tokens: false, ..Default::default() }).unwrap();
+            assert_eq!(got.ids, want.get_ids(), "{src}: ids of {a:?} / {b:?}");
+            assert_eq!(got.offsets, want.get_offsets(), "{src}: offsets of {a:?} / {b:?}");
+            assert_eq!(got.type_ids, want.get_type_ids(), "{src}: type ids of {a:?} / {b:?}");
+            assert_eq!(ours.decode(&got.ids, false), peer.decode(want.get_ids(), false).unwrap(), "{src}: decode of {a:?}");
+        }
+        // the added tokens did match somewhere (the test would prove nothing otherwise)
+        let all: Vec<u32> = texts.iter().flat_map(|t| ours.encode(t).ids).collect();
+        assert!(all.iter().any(|&id| id >= next as u32), "{src}: no added token matched");
+    }
+}

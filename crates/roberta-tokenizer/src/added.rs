@@ -16,7 +16,8 @@ pub struct AddedToken {
     pub rstrip: bool,
     /// Matches only as a whole word.
     pub single_word: bool,
-    /// Matched on the normalized text (RoBERTa has no normalizer: only the matching order differs).
+    /// Matched on the normalized text, by its normalized content (RoBERTa has no normalizer: there only the
+    /// matching order differs).
     pub normalized: bool,
 }
 
@@ -51,6 +52,9 @@ pub struct Piece {
 pub struct AddedVocab {
     /// All added tokens.
     pub tokens: Vec<AddedToken>,
+    /// What each token is matched by: its content, or for a `normalized` one its content normalized by the
+    /// tokenizer's normalizer ([`AddedVocab::normalize_forms`]).
+    forms: Vec<String>,
     non_normalized: Vec<usize>,
     normalized: Vec<usize>,
 }
@@ -60,21 +64,36 @@ fn is_word_char(c: char) -> bool {
 }
 
 impl AddedVocab {
-    /// Groups the tokens (empty contents are never matched).
+    /// Groups the tokens as HF does, by their `normalized` flag (empty contents are never matched).
     pub fn new(tokens: Vec<AddedToken>) -> AddedVocab {
-        let mut non_normalized = Vec::new();
-        let mut normalized = Vec::new();
-        for (i, t) in tokens.iter().enumerate() {
-            if t.content.is_empty() {
+        let forms = tokens.iter().map(|t| t.content.clone()).collect();
+        let mut v = AddedVocab { tokens, forms, non_normalized: Vec::new(), normalized: Vec::new() };
+        v.group();
+        v
+    }
+
+    fn group(&mut self) {
+        self.non_normalized.clear();
+        self.normalized.clear();
+        for (i, t) in self.tokens.iter().enumerate() {
+            if self.forms[i].is_empty() {
                 continue;
             }
-            if t.normalized && !t.special {
-                normalized.push(i);
+            if t.normalized {
+                self.normalized.push(i);
             } else {
-                non_normalized.push(i);
+                self.non_normalized.push(i);
             }
         }
-        AddedVocab { tokens, non_normalized, normalized }
+    }
+
+    /// Matches the `normalized` tokens by their content passed through `normalize` (the tokenizer's normalizer),
+    /// as HF builds its normalized matcher; one that normalizes to nothing is never matched.
+    pub fn normalize_forms(&mut self, normalize: impl Fn(&str) -> String) {
+        for (i, t) in self.tokens.iter().enumerate() {
+            self.forms[i] = if t.normalized { normalize(&t.content) } else { t.content.clone() };
+        }
+        self.group();
     }
 
     /// The added token with this id.
@@ -122,14 +141,14 @@ impl AddedVocab {
             let rest = &s[i..];
             let best = set
                 .iter()
-                .filter(|&&k| rest.starts_with(self.tokens[k].content.as_str()))
-                .max_by_key(|&&k| (self.tokens[k].content.len(), std::cmp::Reverse(k)));
+                .filter(|&&k| rest.starts_with(self.forms[k].as_str()))
+                .max_by_key(|&&k| (self.forms[k].len(), std::cmp::Reverse(k)));
             let Some(&k) = best else {
                 i += rest.chars().next().map_or(1, char::len_utf8);
                 continue;
             };
             let tok = &self.tokens[k];
-            let (mut start, mut stop) = (i, i + tok.content.len());
+            let (mut start, mut stop) = (i, i + self.forms[k].len());
             i = stop;
             if tok.single_word {
                 let before = s[from..start].chars().next_back().is_some_and(is_word_char);

@@ -181,7 +181,7 @@ impl Template {
 }
 
 /// Post-processing: the sequences laid out by `template` (special tokens only with `add_special`; type ids
-/// always), or without a template just A then B, type 0. `byte_offsets` are the byte spans of each sequence's
+/// always), or without a template just A (type 0) then B (type 1), as HF encodes a pair. `byte_offsets` are the byte spans of each sequence's
 /// `offsets`.
 pub(crate) fn assemble(
     a: Seq,
@@ -224,7 +224,7 @@ pub(crate) fn assemble(
     let Some(template) = template else {
         body(&mut e, &a, &byte_offsets.0, 0, 0);
         if let Some(b) = &b {
-            body(&mut e, b, &byte_offsets.1, 1, 0);
+            body(&mut e, b, &byte_offsets.1, 1, 1);
         }
         return e;
     };

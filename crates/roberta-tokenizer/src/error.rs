@@ -7,11 +7,11 @@ pub enum TokenizerError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    /// The directory has neither tokenizer.json, nor vocab.json + merges.txt, nor vocab.txt: `missing` names what
-    /// is not there (`merges.txt` when only vocab.json is, ...).
-    #[error("{dir}: no tokenizer: {missing} (a tokenizer is tokenizer.json, or vocab.json and merges.txt for RoBERTa, or vocab.txt for BERT)")]
+    /// The directory has neither tokenizer.json, nor vocab.json + merges.txt, nor vocab.txt, nor
+    /// sentencepiece.bpe.model: `missing` names what is not there (`merges.txt` when only vocab.json is, ...).
+    #[error("{dir}: no tokenizer: {missing} (a tokenizer is tokenizer.json, or vocab.json and merges.txt for RoBERTa, vocab.txt for BERT, sentencepiece.bpe.model for XLM-R)")]
     NoTokenizer { dir: PathBuf, missing: String },
-    /// A JSON file does not parse, or lacks what a RoBERTa tokenizer needs.
+    /// A JSON file does not parse, or lacks what a tokenizer needs.
     #[error("{path}: invalid JSON: {msg}")]
     BadJson { path: PathBuf, msg: String },
     /// A vocabulary entry is malformed (id not an integer, duplicate id...).
@@ -27,11 +27,14 @@ pub enum TokenizerError {
     #[error("{path}:{line}: merge {text:?} produces {token:?}, which is not in the vocabulary")]
     MergeResultUnknown { path: PathBuf, line: usize, text: String, token: String },
     /// tokenizer.json uses a component this crate does not implement.
-    #[error("{path}: unsupported {what} {kind:?} (roberta-tokenizer implements byte-level BPE for RoBERTa and WordPiece for BERT)")]
+    #[error("{path}: unsupported {what} {kind:?} (roberta-tokenizer implements byte-level BPE for RoBERTa, WordPiece for BERT and SentencePiece Unigram for XLM-R)")]
     Unsupported { path: PathBuf, what: &'static str, kind: String },
-    /// A special token the RoBERTa processing needs is missing.
+    /// A special token the post-processing needs is missing.
     #[error("special token {token:?} is not in the vocabulary")]
     MissingSpecial { token: String },
+    /// A binary model file (sentencepiece.bpe.model, a compiled charsmap) is malformed.
+    #[error("{path}: malformed {what}: {msg}")]
+    BadModel { path: PathBuf, what: &'static str, msg: String },
     /// max_length cannot even hold the special tokens.
     #[error("max_length {max_length} is smaller than the {special} special tokens it must hold")]
     MaxLengthTooSmall { max_length: usize, special: usize },

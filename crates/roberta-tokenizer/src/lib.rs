@@ -1,10 +1,11 @@
-//! Hugging Face's tokenizers for the RoBERTa and BERT families, giving exactly what Hugging Face's tokenizer gives:
-//! byte-level BPE (RoBERTa) and WordPiece (BERT).
+//! Hugging Face's tokenizers for the RoBERTa, BERT and XLM-R families, giving exactly what Hugging Face's
+//! tokenizer gives: byte-level BPE (RoBERTa), WordPiece (BERT) and SentencePiece Unigram (XLM-R).
 //!
-//! Stages, each in its own module: added-token split ([`added`]) → normalizer ([`normalizer`], BERT's) →
-//! pre-tokenization (GPT-2's in [`pretokenize`], BERT's in [`wordpiece`]) → model (BPE by merge rank in [`bpe`],
-//! WordPiece in [`wordpiece`]) → post-processing (RoBERTa's, BERT's or any template), truncation and padding
-//! ([`encoding`]).
+//! Stages, each in its own module: added-token split ([`added`]) → normalizer ([`normalizer`] for BERT's,
+//! [`unigram`] for SentencePiece's compiled map) → pre-tokenization (GPT-2's in [`pretokenize`], BERT's in
+//! [`wordpiece`], Metaspace in [`unigram`]) → model (BPE by merge rank in [`bpe`], WordPiece in [`wordpiece`],
+//! Viterbi in [`unigram`]) → post-processing (RoBERTa's, BERT's or any template), truncation and padding
+//! ([`encoding`]). [`sentencepiece`] reads `sentencepiece.bpe.model`.
 //!
 //! ```
 //! use roberta_tokenizer::Tokenizer;

@@ -225,7 +225,10 @@ pub fn parse_merges_txt(path: &Path, text: &str) -> Result<Vec<(usize, String, S
 impl Tokenizer {
     /// Loads a tokenizer directory as `AutoTokenizer.from_pretrained(dir)` does.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Tokenizer> {
-        let dir = dir.as_ref();
+        Self::load_dir(dir.as_ref()).map(Tokenizer::normalize_added_tokens)
+    }
+
+    fn load_dir(dir: &Path) -> Result<Tokenizer> {
         if !dir.is_dir() {
             let what = if dir.exists() { "it is a file, not a directory" } else { "no such directory" };
             return Err(TokenizerError::NoTokenizer { dir: dir.to_path_buf(), missing: what.into() });
@@ -387,8 +390,9 @@ fn parse_added(path: &Path, j: &Value, vocab: &mut FxHashMap<String, u32>) -> Re
         if id >= max_id(vocab.len()) {
             return Err(bad_json(path, format!("added token id {id} is far past the vocabulary ({} entries): {t}", vocab.len())));
         }
-        let id = id as u32;
         let mut a = token_entry(t).ok_or_else(|| bad_json(path, format!("malformed added token: {t}")))?;
+        // a token the vocabulary has keeps the vocabulary's id, as HF resolves it (a well-formed file agrees)
+        let id = vocab.get(&a.content).copied().unwrap_or(id as u32);
         a.id = id;
         a.special = t.get("special").and_then(Value::as_bool).unwrap_or(false);
         vocab.entry(a.content.clone()).or_insert(id);
@@ -436,9 +440,10 @@ fn parse_post(path: &Path, j: &Value, vocab: &FxHashMap<String, u32>, added: &[A
             return Err(TokenizerError::Unsupported { path: path.to_path_buf(), what: "post_processor", kind: other.to_string() });
         }
     };
+    let ids: std::collections::HashSet<u32> = vocab.values().copied().chain(added.iter().map(|a| a.id)).collect();
     if let Some(t) = &out.template {
         for v in t.special_ids() {
-            if !vocab.values().any(|&i| i == v) && !added.iter().any(|a| a.id == v) {
+            if !ids.contains(&v) {
                 let k = kind.unwrap_or("?");
                 return Err(bad_json(path, format!("{k}: special token id {v} is not a token of the vocabulary or the added tokens")));
             }
@@ -620,7 +625,9 @@ impl Tokenizer {
         let post = parse_post(path, j, &vocab, &added)?;
         let unk = *vocab.get(&unk_token).ok_or_else(|| bad_json(path, format!("the WordPiece unk_token {unk_token:?} is not in the vocabulary")))?;
         let decoder = match j.get("decoder").filter(|d| !d.is_null()) {
-            None => Decoder::WordPiece { prefix: prefix.clone(), cleanup: false },
+            // transformers' BertTokenizer sets WordPiece's decoder; a bare tokenizer.json without one joins tokens
+            _ if cfg.bert_class => Decoder::WordPiece { prefix: prefix.clone(), cleanup: true },
+            None => Decoder::Join,
             Some(d) if d.get("type").and_then(Value::as_str) == Some("WordPiece") => Decoder::WordPiece {
                 prefix: d.get("prefix").and_then(Value::as_str).unwrap_or("##").to_string(),
                 cleanup: d.get("cleanup").and_then(Value::as_bool).unwrap_or(true),
@@ -661,33 +668,35 @@ impl Tokenizer {
             _ => return Err(unsupported("Unigram model", "without unk_id")),
         };
         let mut normalizers = Vec::new();
-        if let Some(n) = j.get("normalizer").filter(|n| !n.is_null()) {
-            unigram_normalizers(path, n, &mut normalizers)?;
-        }
-        // Metaspace, alone or after WhitespaceSplit (transformers 5's XLM-R conversion)
-        let pre = j.get("pre_tokenizer").cloned().unwrap_or(Value::Null);
-        let kind = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("none").to_string();
-        let (whitespace_split, pre) = match kind(&pre).as_str() {
-            "Sequence" => {
-                let list = pre.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default();
-                match list.iter().map(kind).collect::<Vec<_>>().as_slice() {
-                    [m] if m == "Metaspace" => (false, list[0].clone()),
-                    [w, m] if w == "WhitespaceSplit" && m == "Metaspace" => (true, list[1].clone()),
-                    other => return Err(unsupported("pre_tokenizer (with Unigram)", &format!("Sequence {other:?}"))),
-                }
+        let (whitespace_split, metaspace) = if cfg.xlmr_class {
+            // transformers' XLMRobertaTokenizer: the pieces, the compiled map and the added tokens of tokenizer.json,
+            // the rest its own (whatever else tokenizer.json says is not read)
+            if let Some(n) = j.get("normalizer").filter(|n| !n.is_null()) {
+                find_precompiled(path, n, &mut normalizers)?;
             }
-            "Metaspace" => (false, pre),
-            other => return Err(unsupported("pre_tokenizer (with Unigram)", other)),
+            (true, Metaspace { replacement: '▁', prepend: PrependScheme::Always, split: true })
+        } else {
+            if let Some(n) = j.get("normalizer").filter(|n| !n.is_null()) {
+                unigram_normalizers(path, n, &mut normalizers)?;
+            }
+            // Metaspace, alone or after WhitespaceSplit (transformers 5's XLM-R conversion)
+            let pre = j.get("pre_tokenizer").cloned().unwrap_or(Value::Null);
+            let kind = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("none").to_string();
+            let (whitespace_split, pre) = match kind(&pre).as_str() {
+                "Sequence" => {
+                    let list = pre.get("pretokenizers").and_then(Value::as_array).cloned().unwrap_or_default();
+                    match list.iter().map(kind).collect::<Vec<_>>().as_slice() {
+                        [m] if m == "Metaspace" => (false, list[0].clone()),
+                        [w, m] if w == "WhitespaceSplit" && m == "Metaspace" => (true, list[1].clone()),
+                        other => return Err(unsupported("pre_tokenizer (with Unigram)", &format!("Sequence {other:?}"))),
+                    }
+                }
+                "Metaspace" => (false, pre),
+                other => return Err(unsupported("pre_tokenizer (with Unigram)", other)),
+            };
+            (whitespace_split, parse_metaspace(path, &pre)?)
         };
-        let mut metaspace = parse_metaspace(path, &pre)?;
-        let mut whitespace_split = whitespace_split;
-        if cfg.xlmr_class {
-            // transformers' XLMRobertaTokenizer: the pieces, the compiled map and the added tokens of
-            // tokenizer.json, the rest its own
-            normalizers.retain(|n| matches!(n, UnigramNormalizer::Precompiled(_)));
-            whitespace_split = true;
-            metaspace = Metaspace { replacement: '▁', prepend: PrependScheme::Always, split: true };
-        }
+        let has_decoder = j.get("decoder").is_some_and(|d| !d.is_null());
         match j.get("decoder").filter(|d| !d.is_null()) {
             _ if cfg.xlmr_class => {}
             None => {}
@@ -716,7 +725,7 @@ impl Tokenizer {
             trim_offsets: false,
             post_add_prefix_space: false,
             post: post.template,
-            decoder: Decoder::Metaspace(metaspace),
+            decoder: if has_decoder || cfg.xlmr_class { Decoder::Metaspace(metaspace) } else { Decoder::Join },
             clean_up_spaces: cfg.clean_up_tokenization_spaces,
             special: cfg.special_tokens(SpecialTokens::default()),
             model_max_length: cfg.model_max_length,
@@ -730,9 +739,10 @@ impl Tokenizer {
     /// first three (`<unk> <s> </s>`) from 4, `<mask>` last; the compiled map; WhitespaceSplit + Metaspace.
     fn from_sentencepiece(path: &Path, cfg: TokConfig) -> Result<Tokenizer> {
         let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io { path: path.to_path_buf(), source })?;
-        let spm = crate::sentencepiece::ModelProto::parse(&bytes).map_err(|m| bad_json(path, m))?;
+        let bad = |what, msg| TokenizerError::BadModel { path: path.to_path_buf(), what, msg };
+        let spm = crate::sentencepiece::ModelProto::parse(&bytes).map_err(|m| bad("SentencePiece model", m))?;
         if spm.pieces.len() < 3 {
-            return Err(bad_json(path, format!("{} pieces: not a SentencePiece model of the XLM-R layout", spm.pieces.len())));
+            return Err(bad("SentencePiece model", format!("{} pieces: not the XLM-R layout", spm.pieces.len())));
         }
         let mut pieces: Vec<(String, f64)> = ["<s>", "<pad>", "</s>", "<unk>"].iter().map(|t| (t.to_string(), 0.0)).collect();
         pieces.extend(spm.pieces[3..].iter().map(|p| (p.piece.clone(), p.score as f64)));
@@ -743,7 +753,7 @@ impl Tokenizer {
         }
         let mut normalizers = Vec::new();
         if !spm.precompiled_charsmap.is_empty() {
-            let p = crate::unigram::Precompiled::parse(&spm.precompiled_charsmap).map_err(|m| bad_json(path, m))?;
+            let p = crate::unigram::Precompiled::parse(&spm.precompiled_charsmap).map_err(|m| bad("precompiled_charsmap", m))?;
             normalizers.push(UnigramNormalizer::Precompiled(p));
         }
         let special = cfg.special_tokens(SpecialTokens::default());
@@ -768,6 +778,21 @@ impl Tokenizer {
             special,
             model_max_length: cfg.model_max_length,
         })
+    }
+}
+
+/// The `Precompiled` entries of a normalizer (alone or anywhere in a Sequence), the rest ignored: what
+/// transformers' XLMRobertaTokenizer keeps of tokenizer.json's normalizer.
+fn find_precompiled(path: &Path, n: &Value, out: &mut Vec<UnigramNormalizer>) -> Result<()> {
+    match n.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            for m in n.get("normalizers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                find_precompiled(path, m, out)?;
+            }
+            Ok(())
+        }
+        Some("Precompiled") => unigram_normalizers(path, n, out),
+        _ => Ok(()),
     }
 }
 

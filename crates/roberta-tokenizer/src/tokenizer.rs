@@ -1,6 +1,6 @@
 //! The tokenizer: added-token split → normalizer → pre-tokenization → model → post-processing → padding, for the
-//! two families: byte-level BPE (RoBERTa: no normalizer, GPT-2 pre-tokenization) and WordPiece (BERT: the BERT
-//! normalizer and pre-tokenizer).
+//! three families: byte-level BPE (RoBERTa: no normalizer, GPT-2 pre-tokenization), WordPiece (BERT: the BERT
+//! normalizer and pre-tokenizer) and SentencePiece Unigram (XLM-R: the compiled charsmap, Metaspace).
 use crate::added::AddedVocab;
 use crate::bpe::Bpe;
 use crate::encoding::{assemble, pad, truncate, Encoding, Padding, Seq, Template, TruncationStrategy};
@@ -81,9 +81,10 @@ impl Default for EncodeOptions {
 pub enum Input<'a> {
     /// One text.
     Single(&'a str),
-    /// A pair of texts (`<s> A </s></s> B </s>`).
+    /// A pair of texts (`<s> A </s></s> B </s>` for RoBERTa and XLM-R, `[CLS] A [SEP] B [SEP]` for BERT).
     Pair(&'a str, &'a str),
-    /// Words already split (is_split_into_words): each gets a prefix space; offsets are within each word.
+    /// Words already split (is_split_into_words): each is encoded alone (byte-level BPE gives each a prefix
+    /// space); offsets are within each word.
     Words(&'a [&'a str]),
 }
 
@@ -107,10 +108,12 @@ pub(crate) enum Decoder {
     WordPiece { prefix: String, cleanup: bool },
     /// Metaspace: `▁` back to spaces.
     Metaspace(Metaspace),
+    /// No decoder in tokenizer.json: the tokens joined by spaces, as HF does then.
+    Join,
 }
 
-/// A Hugging Face tokenizer of the RoBERTa (byte-level BPE) or BERT (WordPiece) family. `Send + Sync`; share it
-/// behind an `Arc` or by reference.
+/// A Hugging Face tokenizer of the RoBERTa (byte-level BPE), BERT (WordPiece) or XLM-R (SentencePiece Unigram)
+/// family. `Send + Sync`; share it behind an `Arc` or by reference.
 pub struct Tokenizer {
     pub(crate) model: Model,
     pub(crate) added: AddedVocab,
@@ -156,6 +159,25 @@ impl CharIndex {
             b
         } else {
             self.table[b] as usize
+        }
+    }
+}
+
+/// The normalizer of `model`'s family applied to `text`.
+fn normalize_with(model: &Model, text: &str) -> String {
+    match model {
+        Model::Bpe(_) => text.to_string(),
+        Model::WordPiece { normalizer: Some(n), .. } => n.normalize(text).text,
+        Model::WordPiece { normalizer: None, .. } => text.to_string(),
+        Model::Unigram { normalizers, .. } => {
+            let mut chars = unigram::aligned(text);
+            for n in normalizers {
+                chars = match n {
+                    UnigramNormalizer::Precompiled(p) => p.normalize(&chars),
+                    UnigramNormalizer::Replace(pat, content) => unigram::replace(&chars, pat, content),
+                };
+            }
+            chars.into_iter().map(|c| c.0).collect()
         }
     }
 }
@@ -462,8 +484,20 @@ impl Tokenizer {
         s
     }
 
-    /// Decodes ids to text: byte-level tokens back to bytes (invalid UTF-8 replaced), or word pieces joined;
-    /// special tokens kept or skipped.
+    /// The text as the tokenizer's normalizer gives it (unchanged for byte-level BPE, which has none).
+    pub fn normalize(&self, text: &str) -> String {
+        normalize_with(&self.model, text)
+    }
+
+    /// The `normalized` added tokens matched by their normalized content, as HF builds its matcher.
+    pub(crate) fn normalize_added_tokens(mut self) -> Tokenizer {
+        let model = &self.model;
+        self.added.normalize_forms(|c| normalize_with(model, c));
+        self
+    }
+
+    /// Decodes ids to text through the family's decoder (byte-level tokens back to bytes with invalid UTF-8
+    /// replaced, word pieces joined, `▁` back to spaces); special tokens kept or skipped.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> String {
         let toks: Vec<&str> = ids
             .iter()
@@ -494,10 +528,11 @@ impl Tokenizer {
             }
             Decoder::WordPiece { prefix, cleanup } => wordpiece::decode(tokens, prefix, *cleanup),
             Decoder::Metaspace(ms) => ms.decode(tokens),
+            Decoder::Join => tokens.join(" "),
         }
     }
 
-    /// The model's continuing-subword prefix (`##` for WordPiece; None for byte-level BPE), which HF's
+    /// The model's continuing-subword prefix (`##` for WordPiece; None for byte-level BPE and Unigram), which HF's
     /// token-classification pipeline uses to tell sub-words apart.
     pub fn continuing_subword_prefix(&self) -> Option<&str> {
         match &self.model {
@@ -557,7 +592,7 @@ impl Tokenizer {
         &self.special
     }
 
-    /// Id of the padding token (1 for RoBERTa, 0 for BERT).
+    /// Id of the padding token (1 for RoBERTa and XLM-R, 0 for BERT; 1 when the vocabulary has none).
     pub fn pad_token_id(&self) -> u32 {
         self.token_to_id(&self.special.pad).unwrap_or(1)
     }

@@ -347,8 +347,8 @@ impl Unigram {
     pub fn new(pieces: Vec<(String, f64)>, unk: u32) -> Unigram {
         let mut vocab = FxHashMap::default();
         for (i, (p, _)) in pieces.iter().enumerate() {
-            // the first of duplicate pieces keeps its id
-            vocab.entry(p.clone()).or_insert(i as u32);
+            // a piece given twice: the last one's id (and score) is used, as HF's map keeps it
+            vocab.insert(p.clone(), i as u32);
         }
         let min_score = pieces.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let max_len = pieces.iter().map(|p| p.0.len()).max().unwrap_or(0);
@@ -375,7 +375,8 @@ impl Unigram {
         self.pieces.is_empty()
     }
 
-    /// The best segmentation of `s` (Viterbi: highest total score; on a tie the earlier, shorter candidate),
+    /// The best segmentation of `s` (Viterbi: highest total score; on a tie at an end position, the candidate
+    /// found first, i.e. the one starting earliest),
     /// calling `emit(id, start, end)` with byte ranges; runs of unknown characters become one unknown token.
     pub fn tokenize(&self, s: &str, mut emit: impl FnMut(u32, usize, usize)) {
         let n = s.len();

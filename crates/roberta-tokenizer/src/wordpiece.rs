@@ -42,6 +42,8 @@ pub struct WordPiece {
     unk: u32,
     prefix: String,
     max_chars: usize,
+    /// The longest vocabulary entry in bytes: no piece can be longer (bounds the search per position).
+    max_key: usize,
 }
 
 impl WordPiece {
@@ -52,7 +54,8 @@ impl WordPiece {
         for (t, &i) in &vocab {
             tokens[i as usize] = Some(t.clone());
         }
-        WordPiece { vocab, tokens, unk, prefix, max_chars }
+        let max_key = vocab.keys().map(String::len).max().unwrap_or(0);
+        WordPiece { vocab, tokens, unk, prefix, max_chars, max_key }
     }
 
     /// The id of a token.
@@ -96,8 +99,13 @@ impl WordPiece {
                 key.push_str(&self.prefix);
             }
             let base = key.len();
-            key.push_str(&word[start..]);
-            let mut end = word.len();
+            // no entry is longer than max_key bytes: start from the longest candidate that could be one (the
+            // same result as trying every end from the word's end, without hashing longer keys)
+            let mut end = word.len().min(start + self.max_key.saturating_sub(base).max(1));
+            while !word.is_char_boundary(end) {
+                end += 1;
+            }
+            key.push_str(&word[start..end]);
             let found = loop {
                 if let Some(&id) = self.vocab.get(key.as_str()) {
                     break Some(id);
