@@ -1,5 +1,6 @@
 //! Tokenizer throughput (MB/s of UTF-8 text) on the PharmaCoNER training documents with the roberta-bne
-//! vocabulary, single-thread and batched, against the `tokenizers` crate on the same text in the same run.
+//! vocabulary, single-thread and batched, and with the WordPiece and Unigram fixtures single-thread, against the
+//! `tokenizers` crate on the same text in the same run.
 //! Both give character offsets (as HF's Python API does); the outputs are checked equal before timing.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roberta_tokenizer::{EncodeOptions, Input, Padding};
@@ -38,6 +39,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| peer.encode_batch_char_offsets(strs.clone(), true).expect("batch").len())
     });
     g.finish();
+
+    // the other families, single thread: cased Spanish WordPiece (BERT) and SentencePiece Unigram with the
+    // compiled charsmap (XLM-R)
+    for (name, rel) in [("wordpiece", "tokenizers/wordpiece-cased-es"), ("unigram", "tokenizers/unigram-xlmr-es")] {
+        let (ours, peer) = common::pair(rel);
+        for d in &docs {
+            let a = ours.encode(d);
+            let b = peer.encode_char_offsets(d.as_str(), true).expect("peer encode");
+            assert_eq!((a.ids, a.offsets), (b.get_ids().to_vec(), b.get_offsets().to_vec()), "{name}: outputs differ");
+        }
+        let mut g = c.benchmark_group(format!("tokenize_pharmaconer_{name}"));
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.sample_size(10);
+        g.bench_function("roberta-rs single-thread", |b| b.iter(|| docs.iter().map(|d| ours.encode(d).len()).sum::<usize>()));
+        g.bench_function("tokenizers single-thread", |b| {
+            b.iter(|| docs.iter().map(|d| peer.encode_char_offsets(d.as_str(), true).expect("encode").len()).sum::<usize>())
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -19,7 +19,12 @@ pub fn pharmaconer_docs() -> Vec<String> {
 /// Ours and the peer on the roberta-bne vocabulary, the peer without the truncation and padding a
 /// tokenizer.json may carry (as transformers turns them off).
 pub fn roberta_bne() -> (Tokenizer, tokenizers::Tokenizer) {
-    let dir = fixtures().join("tokenizers/roberta-bne");
+    pair("tokenizers/roberta-bne")
+}
+
+/// Ours and the peer on a fixture tokenizer directory (tokenizer.json), the peer without truncation and padding.
+pub fn pair(rel: &str) -> (Tokenizer, tokenizers::Tokenizer) {
+    let dir = fixtures().join(rel);
     let ours = Tokenizer::from_dir(&dir).expect("ours");
     let mut peer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("peer");
     peer.with_truncation(None).expect("no truncation");
