@@ -700,11 +700,10 @@ impl Tokenizer {
         match j.get("decoder").filter(|d| !d.is_null()) {
             _ if cfg.xlmr_class => {}
             None => {}
-            Some(d) if d.get("type").and_then(Value::as_str) == Some("Metaspace") => {
-                if parse_metaspace(path, d)? != metaspace {
-                    return Err(unsupported("decoder (with Unigram)", "Metaspace with other settings than the pre-tokenizer's"));
-                }
+            Some(d) if d.get("type").and_then(Value::as_str) == Some("Metaspace") && parse_metaspace(path, d)? != metaspace => {
+                return Err(unsupported("decoder (with Unigram)", "Metaspace with other settings than the pre-tokenizer's"));
             }
+            Some(d) if d.get("type").and_then(Value::as_str) == Some("Metaspace") => {}
             Some(d) => return Err(unsupported("decoder (with Unigram)", d.get("type").and_then(Value::as_str).unwrap_or("?"))),
         }
         let mut vocab: FxHashMap<String, u32> = FxHashMap::default();

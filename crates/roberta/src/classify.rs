@@ -72,8 +72,7 @@ impl Classifier {
         self.logits_of(encoded)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn logits_of(&self, encoded: Vec<Result<(Vec<u32>, Option<Vec<u32>>, Option<String>)>>) -> Vec<Result<Output<Vec<f32>>>> {
+    fn logits_of(&self, encoded: Vec<Result<crate::model::Typed>>) -> Vec<Result<Output<Vec<f32>>>> {
         let ok: Vec<usize> = (0..encoded.len()).filter(|&i| encoded[i].is_ok()).collect();
         let seqs: Vec<&[u32]> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").0.as_slice()).collect();
         let types: Vec<Option<&[u32]>> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").1.as_deref()).collect();

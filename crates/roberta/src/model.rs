@@ -51,6 +51,9 @@ pub(crate) struct Window {
     pub word_ids: Vec<Option<u32>>,
 }
 
+/// An encoded input: its ids, its token types when any is not 0 (BERT's pairs), and a truncation warning.
+pub(crate) type Typed = (Vec<u32>, Option<Vec<u32>>, Option<String>);
+
 /// One forward pass: the real tokens' hidden states, sequence after sequence.
 pub(crate) type Hidden = TokenRows;
 
@@ -365,7 +368,7 @@ impl Model {
     }
 
     /// [`Model::encode_input_truncated`] with the token type ids when any is not 0 (BERT's pairs).
-    pub(crate) fn encode_input_truncated_typed(&self, input: roberta_tokenizer::Input) -> Result<(Vec<u32>, Option<Vec<u32>>, Option<String>)> {
+    pub(crate) fn encode_input_truncated_typed(&self, input: roberta_tokenizer::Input) -> Result<Typed> {
         let full = self.tok().encode_with(input, &roberta_tokenizer::EncodeOptions::default())?;
         let max = self.max_tokens();
         // only BERT takes token types (HF's RoBERTa and XLM-R tokenizers do not return them, even when a template
