@@ -47,7 +47,7 @@ pub struct Args {
     /// Threads for every engine (default 2, the CI machine's cores; intra-op only on the peers).
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Model directory (default: a random bsc-bio-ehr-es-shaped model in .tools/models, made when missing).
+    /// Model directory or Hub id (default: a random bsc-bio-ehr-es-shaped model in .tools/models, made when missing).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Which peers: pytorch, onnxruntime or all.
@@ -199,7 +199,11 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let tools = root().join(".tools");
     let pyenv = tools.join("pyenv");
     ensure_python_packages(&pyenv, onnx)?;
-    let model_dir = a.model.clone().unwrap_or_else(|| tools.join("models/random-bsc-bio-ehr-es"));
+    let model_dir = match &a.model {
+        // a model id (org/name[@revision]) is its snapshot in the Hugging Face cache, downloaded when missing
+        Some(m) => roberta_checkpoint::hub::resolve(m, roberta_checkpoint::hub::Want::Model)?,
+        None => tools.join("models/random-bsc-bio-ehr-es"),
+    };
     if !model_dir.join("model.safetensors").is_file() {
         if a.model.is_some() {
             return Err(format!("{}: no model.safetensors (run `roberta convert DIR` for a pytorch_model.bin)", model_dir.display()).into());

@@ -7,9 +7,11 @@
 //! - [`ModelFiles`]: which of them a model directory holds, decided in one place.
 //! - [`TensorSource`]: the one boundary through which the encoders and heads read tensors, one at a time, by
 //!   name and expected shape; implemented by the streaming readers and by [`Weights`] (tensors in memory).
+//! - [`hub`]: models by name (`org/name[@revision]`) from the Hugging Face Hub, in `huggingface_hub`'s cache.
 //! - [`names`]: the family's parameter names (prefix, buffers, layers, heads, the tied decoder).
 pub mod error;
 pub mod files;
+pub mod hub;
 pub mod names;
 pub mod pickle;
 pub mod safetensors;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod classify;
 mod convert;
 mod demo;
+mod download;
 mod embed;
 mod eval_ner;
 mod fill_mask;
@@ -47,6 +48,8 @@ enum Cmd {
     EvalNer(eval_ner::Args),
     /// Compare hidden states and logits with an HF reference safetensors file (max abs / rel error).
     Validate(validate::Args),
+    /// Fetch a model from the Hugging Face Hub into the HF cache; print its snapshot directory.
+    Download(download::Args),
     /// Write model.safetensors from a pytorch_model.bin.
     Convert(convert::Args),
     /// Fill-mask and NER on the small Spanish clinical models of tests/fixtures.
@@ -102,6 +105,7 @@ where
         Cmd::Tokenize(a) => tokenize::run(a),
         Cmd::EvalNer(a) => eval_ner::run(a),
         Cmd::Validate(a) => validate::run(a),
+        Cmd::Download(a) => download::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::Demo(a) => demo::run(a),
     };

@@ -12,7 +12,8 @@ use std::time::Instant;
 /// Arguments every pipeline command takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model directory (config.json, weights, tokenizer files), e.g. a bsc-bio-ehr-es download.
+    /// Model directory (config.json, weights, tokenizer files), or a model id `org/name[@revision]` from the
+    /// Hugging Face Hub (e.g. PlanTL-GOB-ES/bsc-bio-ehr-es), taken from the HF cache or downloaded into it.
     #[arg(long)]
     pub model: std::path::PathBuf,
     /// cpu, cuda or auto (cuda when a GPU is present, else cpu). The CUDA path is verified under an emulated

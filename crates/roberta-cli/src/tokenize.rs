@@ -11,7 +11,8 @@ use std::process::ExitCode;
 /// Arguments of `roberta tokenize`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Tokenizer directory (tokenizer.json, or vocab.json + merges.txt).
+    /// Tokenizer directory (tokenizer.json, or vocab.json + merges.txt, vocab.txt, sentencepiece.bpe.model), or a
+    /// model id `org/name[@revision]` from the Hugging Face Hub (its tokenizer files only are downloaded).
     #[arg(long)]
     pub tokenizer: std::path::PathBuf,
     /// Do not add `<s>` and `</s>`.
@@ -74,7 +75,8 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     if a.split_words && a.io.format == crate::io::Format::Text {
         return Err("--split-words reads {\"words\": [...]} records: it needs --format jsonl".into());
     }
-    let tok = Tokenizer::from_dir(&a.tokenizer)?;
+    let dir = roberta_checkpoint::hub::resolve(&a.tokenizer, roberta_checkpoint::hub::Want::Tokenizer)?;
+    let tok = Tokenizer::from_dir(&dir)?;
     let opts = EncodeOptions { add_special_tokens: !a.no_special, max_length: a.max_length, ..Default::default() };
     if let Some(max) = a.max_length {
         // the tokenizer's own rule: a length that cannot hold the special tokens of a single text is an error

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// Arguments of `validate`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// HF model directory (config.json + model.safetensors or pytorch_model.bin).
+    /// HF model directory (config.json + model.safetensors or pytorch_model.bin), or a Hub id org/name[@revision].
     #[arg(long)]
     model: PathBuf,
     /// Reference safetensors with input_ids, attention_mask, hidden_states.{i} and logits.

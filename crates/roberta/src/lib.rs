@@ -46,6 +46,9 @@ pub enum Error {
     /// Loading or running the encoder or a head.
     #[error(transparent)]
     Encoder(#[from] roberta_encoder::EncoderError),
+    /// Resolving a model id on the Hugging Face Hub (`org/name[@revision]`).
+    #[error(transparent)]
+    Hub(#[from] roberta_checkpoint::hub::HubError),
     /// The model cannot serve this pipeline (wrong head, no mask token...).
     #[error("{0}")]
     Model(String),

@@ -1,5 +1,6 @@
 //! A loaded model directory: tokenizer, config, encoder on its device, and the head `architectures` names.
 use crate::{Error, Result};
+use roberta_checkpoint::hub::{self, Want};
 use roberta_checkpoint::{files, ModelFiles};
 use roberta_encoder::{BatchInput, Config, CpuOptions, CudaOptions, Device, Encoder, EncoderOptions, EncoderOutput, TokenRows};
 use roberta_heads::Head;
@@ -65,8 +66,13 @@ impl Model {
 
     /// Loads tokenizer, config, weights and head from `dir` with `opts`. The checkpoint is read once, tensor by
     /// tensor, into the encoder and the head (the peak is the model plus its largest weight matrix).
+    ///
+    /// `dir` may also be a model id, `org/name[@revision]` (a branch, tag, commit or `refs/pr/N`), when no such
+    /// path exists: the model is then taken from the Hugging Face cache (`HF_HOME`, `HF_HUB_CACHE`), or
+    /// downloaded into it from the Hub (`HF_ENDPOINT`, `HF_TOKEN`; `HF_HUB_OFFLINE=1` uses the cache only), as
+    /// transformers' `from_pretrained` does ([`roberta_checkpoint::hub`]).
     pub fn load_with(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
-        let dir = dir.as_ref();
+        let dir = &hub::resolve(dir.as_ref(), Want::Model)?;
         check_model_dir(dir)?;
         let config = Config::from_file(&dir.join(files::CONFIG))?;
         let tokenizer = if opts.tokenizer { Some(Tokenizer::from_dir(dir)?) } else { None };
