@@ -476,3 +476,62 @@ fn two_processes_downloading_the_same_model_share_one_transfer() {
     let waited = format!("{}{}", text(&a.stderr), text(&b.stderr));
     assert!(waited.contains("another process is downloading it"), "{waited}");
 }
+
+/// tiny-ner's weights split into two shards with their index, as transformers shards a checkpoint.
+fn sharded_ner() -> BTreeMap<String, MockFile> {
+    use roberta_checkpoint::SafetensorsFile;
+    let src = fixture("tiny-ner");
+    let st = SafetensorsFile::open(&src.join("model.safetensors")).unwrap();
+    let (first, second) = st.entries.split_at(st.entries.len() / 2);
+    let d = scratch("shards");
+    let mut files = commit_of("tiny-ner");
+    files.remove("model.safetensors");
+    let mut map = serde_json::Map::new();
+    for (k, part) in [first, second].iter().enumerate() {
+        let name = format!("model-{:05}-of-00002.safetensors", k + 1);
+        let recs: Vec<(&str, roberta_checkpoint::DType, &[usize], &[u8])> =
+            part.iter().map(|e| (e.name.as_str(), e.dtype, e.shape.as_slice(), st.bytes(e))).collect();
+        roberta_checkpoint::safetensors::write_raw(&d.join(&name), &recs).unwrap();
+        files.insert(name.clone(), file(std::fs::read(d.join(&name)).unwrap(), true));
+        for e in part.iter() {
+            map.insert(e.name.clone(), name.clone().into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map}).to_string();
+    files.insert("model.safetensors.index.json".into(), file(index.into_bytes(), false));
+    files
+}
+
+#[test]
+fn a_sharded_checkpoint_comes_with_its_shards_and_a_hostile_index_is_refused() {
+    let good = sharded_ner();
+    let mut hostile = good.clone();
+    let index = serde_json::json!({"weight_map": {"roberta.embeddings.word_embeddings.weight": "../../../../escape.safetensors"}}).to_string();
+    hostile.insert("model.safetensors.index.json".into(), file(index.into_bytes(), false));
+    let hub = MockHub::start(
+        vec![
+            repo("x/sharded", &[("main", C_NER)], vec![(C_NER, good)], Access::Public),
+            repo("x/hostile", &[("main", C_NER)], vec![(C_NER, hostile)], Access::Public),
+        ],
+        &[],
+    );
+    let cache = scratch("sharded-hub");
+    let dir = Hub::new(config(&hub, &cache)).snapshot(&id("x/sharded"), Want::Model).unwrap();
+    assert_eq!(
+        names(&dir),
+        ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"]
+    );
+    let ner = |d: &Path| {
+        let n = Ner::new(Model::load(d, Device::Cpu).unwrap(), Aggregation::Simple).unwrap();
+        serde_json::to_string(&n.run(&["Se pautó amoxicilina y paracetamol."]).into_iter().map(|r| r.unwrap()).collect::<Vec<_>>()).unwrap()
+    };
+    assert_eq!(ner(&dir), ner(&fixture("tiny-ner")));
+    // a snapshot missing a shard is not complete: offline says which
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let m = err(HubConfig { offline: true, ..config(&hub, &cache) }, "x/sharded", Want::Model);
+    assert!(m.contains("shards missing: model-00002-of-00002.safetensors"), "{m}");
+    // an index naming a path outside the snapshot is refused before anything is fetched for it
+    let m = err(config(&hub, &cache), "x/hostile", Want::Model);
+    assert!(m.contains("x/hostile") && m.contains("escape.safetensors") && m.contains("not a file inside the repository"), "{m}");
+    assert!(!cache.join("escape.safetensors").exists() && !cache.parent().unwrap().join("escape.safetensors").exists());
+}

@@ -4,6 +4,7 @@
 //! - `GET /api/models/{org}/{name}/revision/{revision}`: `{"id","sha","siblings":[{"rfilename"}]}`; 404 with
 //!   `X-Error-Code: RepoNotFound` / `RevisionNotFound`; a private repository without its token answers 401
 //!   RepoNotFound, as the Hub does.
+//! - `GET /api/models/{org}/{name}/tree/{revision}`: the file list `snapshot_download` reads.
 //! - `HEAD|GET /{org}/{name}/resolve/{revision}/{file}`: a regular file answers 200 with `ETag` (its git blob
 //!   id), `X-Repo-Commit`, `Content-Length` and `Range` support; an LFS file answers 302 to `/cdn/{sha256}`
 //!   with `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`; a gated repository without an accepted token
@@ -337,6 +338,30 @@ fn route(st: &State, method: &str, path: &str, headers: &BTreeMap<String, String
         let body = serde_json::json!({"id": r.id, "sha": c, "siblings": siblings, "private": matches!(r.access, Access::Private(_)), "gated": matches!(r.access, Access::Gated(_))});
         let mut a = Answer::empty(200, vec![("Content-Type", "application/json".into())]);
         a.body = Arc::new(body.to_string().into_bytes());
+        return a;
+    }
+    // GET /api/models/{org}/{name}/tree/{rev} (huggingface_hub's snapshot_download lists files with it)
+    if segs.len() == 6 && segs[0] == "api" && segs[1] == "models" && segs[4] == "tree" && method == "GET" {
+        let id = format!("{}/{}", segs[2], segs[3]);
+        let Some(r) = find(&id) else { return Answer::error(404, "RepoNotFound", "Repository not found") };
+        if let Access::Private(t) = &r.access {
+            if auth.as_deref() != Some(t) {
+                return Answer::error(401, "RepoNotFound", "Repository not found");
+            }
+        }
+        let Some(c) = commit_of(r, &unquote(segs[5])) else { return Answer::error(404, "RevisionNotFound", "Invalid rev id") };
+        let entries: Vec<_> = r.commits[&c]
+            .iter()
+            .map(|(name, f)| {
+                let mut e = serde_json::json!({"type": "file", "path": name, "size": f.bytes.len(), "oid": f.git_oid()});
+                if f.lfs {
+                    e["lfs"] = serde_json::json!({"oid": f.sha256(), "size": f.bytes.len(), "pointerSize": 134});
+                }
+                e
+            })
+            .collect();
+        let mut a = Answer::empty(200, vec![("Content-Type", "application/json".into())]);
+        a.body = Arc::new(serde_json::Value::Array(entries).to_string().into_bytes());
         return a;
     }
     // /{org}/{name}/resolve/{rev}/{file...}
