@@ -3,6 +3,7 @@
 //! revision, a resumed partial download, a transfer cut and resumed, a corrupted transfer refused, 401 / 403 /
 //! 404 errors, no network, a cache laid out by `huggingface_hub` read as is, and the `roberta` binary taking
 //! model ids (two processes downloading the same model at once included).
+#![cfg(unix)]
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 
@@ -55,10 +56,20 @@ fn commit_of(name: &str) -> BTreeMap<String, MockFile> {
     m
 }
 
-fn safetensors_of(name: &str) -> Vec<u8> {
-    let d = scratch(&format!("st-{name}"));
-    roberta_checkpoint::convert_bin_to_safetensors(&fixture(name).join("pytorch_model.bin"), &d.join("model.safetensors")).unwrap();
-    std::fs::read(d.join("model.safetensors")).unwrap()
+/// tiny-mlm's weights as model.safetensors (made once per test binary: every test's mock serves them).
+fn mlm_safetensors() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let d = scratch("st-tiny-mlm");
+            roberta_checkpoint::convert_bin_to_safetensors(&fixture("tiny-mlm").join("pytorch_model.bin"), &d.join("model.safetensors")).unwrap();
+            std::fs::read(d.join("model.safetensors")).unwrap()
+        })
+        .clone()
+}
+
+fn repo_of(id: &str, commit: &str, files: BTreeMap<String, MockFile>) -> MockRepo {
+    repo(id, &[("main", commit)], vec![(commit, files)], Access::Public)
 }
 
 fn repo(id: &str, refs: &[(&str, &str)], commits: Vec<(&str, BTreeMap<String, MockFile>)>, access: Access) -> MockRepo {
@@ -76,7 +87,7 @@ fn repo(id: &str, refs: &[(&str, &str)], commits: Vec<(&str, BTreeMap<String, Mo
 fn hub() -> MockHub {
     let main = commit_of("tiny-mlm");
     let mut pr1 = main.clone();
-    pr1.insert("model.safetensors".into(), file(safetensors_of("tiny-mlm"), true));
+    pr1.insert("model.safetensors".into(), file(mlm_safetensors(), true));
     let mut noweights = BTreeMap::new();
     for f in ["config.json", "vocab.json", "merges.txt"] {
         noweights.insert(f.to_string(), main[f].clone());
@@ -315,6 +326,7 @@ fn tokens_reach_the_hub_and_nothing_else() {
     assert_eq!(fill_mask_json(&dir), fill_mask_json(&fixture("tiny-mlm")));
     Hub::new(cfg).snapshot(&id("clinic/gated-mlm"), Want::Model).unwrap();
     let hits = hub.hits();
+    assert!(hits.iter().filter(|h| h.path.starts_with("/cdn/")).count() == 2, "both weights came from the storage");
     assert!(hits.iter().filter(|h| !h.path.starts_with("/cdn/")).all(|h| h.auth.as_deref() == Some("Bearer hf_good")));
     // the storage is reached through the 302's URL, without the token (huggingface_hub strips it too)
     assert!(hits.iter().filter(|h| h.path.starts_with("/cdn/")).all(|h| h.auth.is_none()));
@@ -326,6 +338,7 @@ fn a_renamed_repository_is_followed() {
     let cache = scratch("renamed");
     let dir = Hub::new(config(&hub, &cache)).snapshot(&id("old/tiny-mlm"), Want::Model).unwrap();
     assert_eq!(dir, cache.join("models--old--tiny-mlm/snapshots").join(C_MAIN));
+    assert!(hub.hits().iter().any(|h| h.method == "GET" && h.path == "/api/models/PlanTL/tiny-mlm/revision/main"));
     assert!(hub.hits().iter().any(|h| h.method == "HEAD" && h.path.starts_with("/PlanTL/tiny-mlm/resolve/")));
     assert_eq!(fill_mask_json(&dir), fill_mask_json(&fixture("tiny-mlm")));
 }
@@ -350,6 +363,10 @@ fn python_cache(cache: &Path, repo_id: &str, commit: &str, fixture_name: &str) -
         std::os::unix::fs::symlink(PathBuf::from("../../blobs").join(f.etag()), snap.join(&n)).unwrap();
     }
     std::fs::write(repo.join("refs/main"), commit).unwrap();
+    // huggingface_hub 1.x / 2.x also write these
+    std::fs::write(cache.join("CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55\n").unwrap();
+    std::fs::create_dir_all(repo.join("trees")).unwrap();
+    std::fs::write(repo.join("trees").join(format!("{commit}.json")), "[]").unwrap();
     snap
 }
 
@@ -379,13 +396,22 @@ fn a_cache_written_by_huggingface_hub_is_read_as_is() {
 
 // ---- the `roberta` binary with model ids, configured by the environment as huggingface_hub is ----
 
-fn roberta(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// The `roberta` binary with none of the developer's Hugging Face variables (their cache, their token).
+fn clean_command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_roberta"));
-    c.args(args).stdin(Stdio::null());
-    for k in ["HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_CACHE"] {
+    for k in [
+        "HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+        "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT",
+    ] {
         c.env_remove(k);
     }
     c.env("HF_HUB_DISABLE_PROGRESS_BARS", "1");
+    c
+}
+
+fn roberta(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = clean_command();
+    c.args(args).stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -441,7 +467,7 @@ fn the_command_line_takes_model_ids() {
     std::fs::create_dir_all(work.join("local")).unwrap();
     std::os::unix::fs::symlink(fixture("tiny-ner"), work.join("local/copy")).unwrap();
     let n = hub.hits().len();
-    let out = Command::new(env!("CARGO_BIN_EXE_roberta"))
+    let out = clean_command()
         .args(["tokenize", "--tokenizer", "local/copy", "Paracetamol"])
         .current_dir(&work)
         .env("HF_ENDPOINT", &hub.url)
@@ -456,25 +482,97 @@ fn the_command_line_takes_model_ids() {
 fn two_processes_downloading_the_same_model_share_one_transfer() {
     let hub = hub();
     let bin = commit_of("tiny-ner")["model.safetensors"].clone();
-    hub.set_faults(Faults { slow: Some(Duration::from_millis(30)), ..Faults::default() });
     let home = scratch("two");
     let h = home.to_string_lossy().into_owned();
+    // the test holds the weights' lock (as a third process downloading them would) until both processes wait
+    // on it: then exactly one of them downloads, and the other finds the blob in place
+    let lock_path = home.join("hub/.locks/models--PlanTL--tiny-ner").join(format!("{}.lock", bin.sha256()));
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
     let spawn = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_roberta"));
-        c.args(["download", "PlanTL/tiny-ner"]).env("HF_ENDPOINT", &hub.url).env("HF_HOME", &h).env("HF_HUB_DISABLE_PROGRESS_BARS", "1");
-        c.env_remove("HF_HUB_CACHE").env_remove("HF_TOKEN").env_remove("HF_HUB_OFFLINE");
+        let mut c = clean_command();
+        c.args(["download", "PlanTL/tiny-ner"]).env("HF_ENDPOINT", &hub.url).env("HF_HOME", &h);
         c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
     let (a, b) = (spawn(), spawn());
+    let heads = || hub.hits().iter().filter(|x| x.method == "HEAD" && x.path.ends_with("/model.safetensors")).count();
+    let t = std::time::Instant::now();
+    while heads() < 2 {
+        assert!(t.elapsed() < Duration::from_secs(60), "the two processes did not reach the weights");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(gets(&hub, "/cdn/"), 0, "nobody downloads while the lock is held");
+    lock.unlock().unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success(), "{}\n{}", text(&a.stderr), text(&b.stderr));
     assert_eq!(text(&a.stdout), text(&b.stdout));
     let dir = PathBuf::from(text(&a.stdout).trim());
     assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), *bin.bytes);
-    assert_eq!(gets(&hub, "/cdn/"), 1, "one transfer of the weights; the other process waited for its lock");
+    assert_eq!(gets(&hub, "/cdn/"), 1, "one transfer of the weights; the other process waited for the lock and found the blob");
     assert_eq!(gets(&hub, "/PlanTL/tiny-ner/resolve/"), 3, "and one of each small file");
-    let waited = format!("{}{}", text(&a.stderr), text(&b.stderr));
-    assert!(waited.contains("another process is downloading it"), "{waited}");
+    for out in [&a, &b] {
+        assert!(text(&out.stderr).contains("another process is downloading it"), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn an_expired_storage_address_is_asked_again() {
+    let hub = hub();
+    let cache = scratch("expired");
+    let bin = commit_of("tiny-mlm")["pytorch_model.bin"].clone();
+    hub.set_faults(Faults { deny_once: Some(bin.sha256()), ..Faults::default() });
+    let dir = Hub::new(config(&hub, &cache)).snapshot(&id("PlanTL/tiny-mlm"), Want::Model).unwrap();
+    assert_eq!(std::fs::read(dir.join("pytorch_model.bin")).unwrap(), *bin.bytes);
+    let heads = hub.hits().iter().filter(|x| x.method == "HEAD" && x.path.ends_with("/pytorch_model.bin")).count();
+    assert_eq!((gets(&hub, "/cdn/"), heads), (2, 2), "a 403 from the storage is retried with a fresh address from the Hub");
+}
+
+#[test]
+fn a_cache_without_the_tokenizer_is_completed_and_a_repository_without_one_is_remembered() {
+    let hub = hub();
+    let cache = scratch("no-tok");
+    // what Python's AutoModel.from_pretrained leaves: config and weights, no tokenizer files
+    let repo = cache.join("models--PlanTL--tiny-mlm");
+    let snap = repo.join("snapshots").join(C_MAIN);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    let files = commit_of("tiny-mlm");
+    for f in ["config.json", "pytorch_model.bin"] {
+        std::fs::write(repo.join("blobs").join(files[f].etag()), &*files[f].bytes).unwrap();
+        std::os::unix::fs::symlink(PathBuf::from("../../blobs").join(files[f].etag()), snap.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), C_MAIN).unwrap();
+    let dir = Hub::new(config(&hub, &cache)).snapshot(&id("PlanTL/tiny-mlm"), Want::Model).unwrap();
+    assert_eq!(names(&dir), ["config.json", "merges.txt", "pytorch_model.bin", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"]);
+    assert_eq!(gets(&hub, "/cdn/"), 0, "the weights were in the cache already");
+    // a repository that has no tokenizer: marked absent as huggingface_hub marks a 404, then no request
+    let mut bare = BTreeMap::new();
+    bare.insert("config.json".to_string(), files["config.json"].clone());
+    bare.insert("pytorch_model.bin".to_string(), files["pytorch_model.bin"].clone());
+    let hub2 = MockHub::start(vec![repo_of("x/bare", C_MAIN, bare)], &[]);
+    let dir = Hub::new(config(&hub2, &cache)).snapshot(&id("x/bare"), Want::Model).unwrap();
+    assert!(cache.join("models--x--bare/.no_exist").join(C_MAIN).join("tokenizer.json").is_file());
+    let n = hub2.hits().len();
+    assert_eq!(Hub::new(config(&hub2, &cache)).snapshot(&id("x/bare"), Want::Model).unwrap(), dir);
+    assert_eq!(hub2.hits().len(), n);
+    // and it loads without a tokenizer
+    let m = Model::load_with(&dir, &roberta::LoadOptions { tokenizer: false, ..Default::default() });
+    assert!(m.is_ok(), "{:?}", m.err());
+}
+
+#[test]
+fn a_hand_made_model_ref_cannot_leave_the_cache() {
+    let hub = hub();
+    let cache = scratch("escape");
+    let evil = ModelRef { repo_id: "PlanTL/tiny-mlm".into(), revision: Some("../../../../escaped".into()) };
+    let m = Hub::new(config(&hub, &cache)).snapshot(&evil, Want::Model).unwrap_err().to_string();
+    assert!(m.contains("not a model id"), "{m}");
+    let evil = ModelRef { repo_id: "../x".into(), revision: None };
+    assert!(Hub::new(config(&hub, &cache)).snapshot(&evil, Want::Model).is_err());
+    assert!(hub.hits().is_empty() && names(&cache).is_empty());
 }
 
 /// tiny-ner's weights split into two shards with their index, as transformers shards a checkpoint.

@@ -65,6 +65,9 @@ impl CacheRepo {
         if is_commit_hash(revision) {
             return Some(revision.to_string());
         }
+        if !super::valid_revision(revision) {
+            return None;
+        }
         let s = fs::read_to_string(self.ref_path(revision)).ok()?;
         let s = s.trim();
         is_commit_hash(s).then(|| s.to_string())
@@ -101,43 +104,80 @@ impl CacheRepo {
         CachedRevisions(out)
     }
 
-    /// Writes `refs/<revision>` = `commit`, atomically (a temporary file renamed over it).
+    /// Marks `file` absent from `commit` (`.no_exist/<commit>/<file>`, an empty file, as `huggingface_hub`
+    /// records a 404).
+    pub fn mark_absent(&self, commit: &str, file: &str) -> Result<()> {
+        let p = self.dir().join(".no_exist").join(commit).join(file);
+        let parent = p.parent().expect("a marker has a parent");
+        fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        File::create(&p).map(drop).map_err(|e| HubError::io(&p, e))
+    }
+
+    /// Writes `refs/<revision>` = `commit`, atomically (a temporary file renamed over it). A revision that is
+    /// not a ref name (`..`, an empty component) is refused: it could name a path outside the cache.
     pub fn write_ref(&self, revision: &str, commit: &str) -> Result<()> {
+        if !super::valid_revision(revision) || !is_commit_hash(commit) {
+            return Err(HubError::Config(format!("refusing to write ref {revision:?} = {commit:?}")));
+        }
         let path = self.ref_path(revision);
         write_atomic(&path, commit.as_bytes())
     }
 
     /// Points `snapshots/<commit>/<file>` at `blobs/<etag>`: a relative symlink as `huggingface_hub` makes
-    /// (`../../blobs/<etag>`, one more `../` per folder of `file`), or a copy where symlinks cannot be made.
-    /// The link replaces any earlier one atomically.
+    /// (`../../blobs/<etag>`, one more `../` per folder of `file`), or a copy where the file system has no
+    /// symlinks. The link is made under a name of its own and renamed over any earlier one (atomic; safe when
+    /// several threads or processes link the same file).
     pub fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
         let link = self.snapshot_dir(commit).join(file);
         let parent = link.parent().expect("a snapshot file has a parent");
         fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
         let depth = 2 + file.matches('/').count();
         let target: PathBuf = std::iter::repeat_n("..", depth).collect::<PathBuf>().join("blobs").join(etag);
-        let tmp = parent.join(format!(".{}.{}.tmp", link.file_name().unwrap().to_string_lossy(), std::process::id()));
-        let _ = fs::remove_file(&tmp);
+        if fs::read_link(&link).is_ok_and(|t| t == target) {
+            return Ok(link);
+        }
+        let tmp = temp_name(&link);
         #[cfg(unix)]
         let made = std::os::unix::fs::symlink(&target, &tmp);
         #[cfg(not(unix))]
         let made: std::io::Result<()> = Err(std::io::ErrorKind::Unsupported.into());
-        if made.is_err() {
-            fs::copy(self.blob(etag), &tmp).map_err(|e| HubError::io(&tmp, e))?;
+        match made {
+            Ok(()) => {}
+            // no symlinks here (as huggingface_hub on such file systems): a copy, into a file of our own
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) || e.raw_os_error() == Some(38) => {
+                let mut out = File::options().write(true).create_new(true).open(&tmp).map_err(|e| HubError::io(&tmp, e))?;
+                let mut src = File::open(self.blob(etag)).map_err(|e| HubError::io(self.blob(etag), e))?;
+                std::io::copy(&mut src, &mut out).map_err(|e| HubError::io(&tmp, e))?;
+            }
+            Err(e) => return Err(HubError::io(&tmp, e)),
         }
-        fs::rename(&tmp, &link).map_err(|e| HubError::io(&link, e))?;
+        fs::rename(&tmp, &link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            HubError::io(&link, e)
+        })?;
         Ok(link)
     }
+}
+
+/// A temporary name beside `path`, unique to this process and call (`.<name>.<pid>.<n>.tmp`).
+fn temp_name(path: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed over it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path.parent().expect("a cache path has a parent");
     fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-    let tmp = parent.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
-    let mut f = File::create(&tmp).map_err(|e| HubError::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| HubError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| HubError::io(path, e))
+    let tmp = temp_name(path);
+    let mut f = File::options().write(true).create_new(true).open(&tmp).map_err(|e| HubError::io(&tmp, e))?;
+    let res = f.write_all(bytes).and_then(|_| f.sync_all()).and_then(|_| fs::rename(&tmp, path));
+    res.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        HubError::io(path, e)
+    })
 }
 
 #[cfg(test)]

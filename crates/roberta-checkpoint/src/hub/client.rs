@@ -37,10 +37,27 @@ pub(crate) struct RepoInfo {
 }
 
 /// What a HEAD of a file says.
+#[derive(Clone)]
 struct FileMeta {
     etag: String,
+    /// How the downloaded bytes are checked.
+    check: Check,
     size: Option<u64>,
+    /// Where the bytes are fetched from (the storage's address for an LFS file).
     location: String,
+    /// The `resolve` address the HEAD ended at (asked again for a fresh `location`).
+    resolve: String,
+}
+
+/// What the ETag is of the bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Check {
+    /// The LFS sha256 of the file.
+    Sha256,
+    /// The git blob id: sha1 of `blob <len>\0` and the bytes.
+    GitBlob,
+    /// Nothing known: the size only.
+    Size,
 }
 
 /// A download attempt's failure: worth another try (the connection broke, the server had a hiccup), or not.
@@ -71,6 +88,29 @@ fn origin(url: &str) -> &str {
         },
         None => url,
     }
+}
+
+/// Where a `Location` leads when it is relative to `url` (a path on the same origin: `/x`, not `//host/x`);
+/// `None` for an absolute one.
+fn relative_target(url: &str, location: &str) -> Option<String> {
+    (location.starts_with('/') && !location.starts_with("//")).then(|| format!("{}{}", origin(url), location))
+}
+
+/// A `Location` made absolute against `url`.
+fn absolute(url: &str, location: &str) -> String {
+    if let Some(rest) = location.strip_prefix("//") {
+        let scheme = url.split("://").next().unwrap_or("https");
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{}{}", origin(url), location)
+    } else {
+        location.to_string()
+    }
+}
+
+/// A URL as messages show it: without its query (a storage address's signature).
+fn shown(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
 }
 
 fn header<'a>(r: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
@@ -105,7 +145,8 @@ impl Client {
         let meta = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_global(Some(cfg.metadata_timeout))
+            .timeout_connect(Some(cfg.metadata_timeout))
+            .timeout_per_read(Some(cfg.metadata_timeout))
             .user_agent(ua.clone())
             .build()
             .into();
@@ -165,14 +206,22 @@ impl Client {
         }
     }
 
-    /// The error of a response with status >= 400 (`file` when it was a file's request).
-    fn status_error(&self, model: &ModelRef, r: &Response<ureq::Body>, url: &str, file: Option<&str>) -> HubError {
+    /// The error of a response with status >= 400 from the Hub (`file` when it was a file's request): reads
+    /// `X-Error-Code` and `X-Error-Message`, else the JSON body's `"error"`, as `huggingface_hub` does.
+    fn status_error(&self, model: &ModelRef, r: Response<ureq::Body>, url: &str, file: Option<&str>) -> HubError {
         let status = r.status().as_u16();
-        let code = header(r, "x-error-code").unwrap_or("");
-        let message = header(r, "x-error-message").unwrap_or("").to_string();
+        let code = header(&r, "x-error-code").unwrap_or("").to_string();
+        let mut message = header(&r, "x-error-message").unwrap_or("").to_string();
+        if message.is_empty() {
+            let body = r.into_body().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+            message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
+                .unwrap_or_default();
+        }
         let (m, repo_id) = (model.to_string(), model.repo_id.clone());
         let endpoint = self.endpoint.clone();
-        match (code, status) {
+        match (code.as_str(), status) {
             ("GatedRepo", _) => HubError::Gated { model: m, hint: self.token_hint(&repo_id), repo_id, endpoint, status },
             ("RevisionNotFound", _) => HubError::RevisionNotFound { model: m, repo_id, revision: model.revision().into() },
             (_, 401) if self.token.is_some() && message.contains("Invalid") => HubError::BadToken {
@@ -191,7 +240,7 @@ impl Client {
             _ => HubError::FileHttp {
                 model: m,
                 file: file.unwrap_or("model info").to_string(),
-                url: url.to_string(),
+                url: shown(url),
                 status,
                 detail: if message.is_empty() { String::new() } else { format!(": {message}") },
             },
@@ -200,13 +249,24 @@ impl Client {
 
     /// The commit `model`'s revision stands for, and the repository's files.
     pub(crate) fn model_info(&self, model: &ModelRef, repo: &CacheRepo) -> Result<RepoInfo> {
-        let url = format!("{}/api/models/{}/revision/{}", self.endpoint, model.repo_id, quote(model.revision(), false));
-        let mut r = self.auth(self.meta.get(&url), &url).call().map_err(|e| self.network(model, repo, e))?;
+        let mut url = format!("{}/api/models/{}/revision/{}", self.endpoint, model.repo_id, quote(model.revision(), false));
+        let mut hops = 0;
+        let mut r = loop {
+            let r = self.auth(self.meta.get(&url), &url).call().map_err(|e| self.network(model, repo, e))?;
+            // a renamed repository answers with a redirect on the same origin
+            match header(&r, "location").and_then(|l| relative_target(&url, l)) {
+                Some(next) if r.status().is_redirection() && hops < 10 => {
+                    url = next;
+                    hops += 1;
+                }
+                _ => break r,
+            }
+        };
         if !r.status().is_success() {
-            return Err(self.status_error(model, &r, &url, None));
+            return Err(self.status_error(model, r, &url, None));
         }
         let bad = |msg: String| HubError::Http { model: model.to_string(), url: url.clone(), msg };
-        let text = r.body_mut().read_to_string().map_err(|e| bad(e.to_string()))?;
+        let text = r.body_mut().with_config().limit(256 << 20).read_to_string().map_err(|e| bad(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("the answer is not JSON ({e}): is HF_ENDPOINT a Hub?")))?;
         let sha = v.get("sha").and_then(|s| s.as_str()).filter(|s| super::is_commit_hash(s));
         let sha = sha.ok_or_else(|| bad("the answer has no commit \"sha\"".into()))?.to_string();
@@ -220,8 +280,9 @@ impl Client {
         Ok(RepoInfo { sha, siblings })
     }
 
-    /// HEAD of a file, following relative redirects only (as `huggingface_hub`).
-    fn head(&self, model: &ModelRef, repo: &CacheRepo, file: &str, url: &str) -> Result<FileMeta> {
+    /// HEAD of a file, following relative redirects only (as `huggingface_hub`: a renamed repository's
+    /// redirect is followed, the LFS storage's is not: its `Location` is where the bytes are fetched from).
+    fn head(&self, model: &ModelRef, repo: &CacheRepo, file: &str, commit: &str, url: &str) -> Result<FileMeta> {
         let mut url = url.to_string();
         for _ in 0..10 {
             let r = self
@@ -232,27 +293,44 @@ impl Client {
             let status = r.status();
             let location = header(&r, "location").map(str::to_string);
             if status.is_redirection() {
-                if let Some(loc) = location.as_deref().filter(|l| l.starts_with('/')) {
-                    url = format!("{}{}", origin(&url), loc);
+                if let Some(next) = location.as_deref().and_then(|l| relative_target(&url, l)) {
+                    url = next;
                     continue;
                 }
             } else if !status.is_success() {
-                return Err(self.status_error(model, &r, &url, Some(file)));
+                return Err(self.status_error(model, r, &url, Some(file)));
             }
-            let etag = header(&r, "x-linked-etag").or_else(|| header(&r, "etag")).map(normalize_etag).filter(|e| !e.is_empty());
-            let Some(etag) = etag else {
-                return Err(HubError::Http { model: model.to_string(), url, msg: "no ETag in the answer: is HF_ENDPOINT a Hub?".into() });
+            let bad = |msg: String| HubError::BadRepo { model: model.to_string(), msg: format!("{file}: {msg}") };
+            if let Some(c) = header(&r, "x-repo-commit") {
+                if c.trim() != commit {
+                    return Err(bad(format!("the Hub answered for commit {} when {commit} was asked (is HF_ENDPOINT a Hub?)", c.trim())));
+                }
+            }
+            // what the ETag says of the bytes: an LFS sha256 (X-Linked-Etag), or the git blob id of a file served
+            // as is; a redirect's own ETag (the LFS pointer's git id) says nothing of them
+            let linked = header(&r, "x-linked-etag").map(normalize_etag).filter(|e| !e.is_empty());
+            let (etag, check) = match linked {
+                Some(e) => (e.clone(), if is_hex(&e, 64) { Check::Sha256 } else { Check::Size }),
+                None => match header(&r, "etag").map(normalize_etag).filter(|e| !e.is_empty()) {
+                    Some(e) if status.is_success() && is_hex(&e, 40) => (e, Check::GitBlob),
+                    Some(e) if status.is_success() && is_hex(&e, 64) => (e, Check::Sha256),
+                    Some(e) => (e, Check::Size),
+                    None => return Err(HubError::Http { model: model.to_string(), url: shown(&url), msg: "no ETag in the answer: is HF_ENDPOINT a Hub?".into() }),
+                },
             };
-            if !etag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(HubError::BadRepo { model: model.to_string(), msg: format!("{file}: ETag {etag:?} cannot name a cache file") });
+            if etag.len() > 128 || !etag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(bad(format!("ETag {etag:?} cannot name a cache file")));
             }
-            let linked = header(&r, "x-linked-size").and_then(|s| s.trim().parse().ok());
+            let linked_size = header(&r, "x-linked-size").and_then(|s| s.trim().parse().ok());
             // a redirect's Content-Length is the redirect's own body, not the file's
-            let size = linked.or_else(|| if status.is_success() { header(&r, "content-length").and_then(|s| s.trim().parse().ok()) } else { None });
-            let location = if status.is_redirection() { location.unwrap_or_else(|| url.clone()) } else { url.clone() };
-            return Ok(FileMeta { etag, size, location });
+            let size = linked_size.or_else(|| if status.is_success() { header(&r, "content-length").and_then(|s| s.trim().parse().ok()) } else { None });
+            let location = match (status.is_redirection(), location) {
+                (true, Some(l)) => absolute(&url, &l),
+                _ => url.clone(),
+            };
+            return Ok(FileMeta { etag, check, size, location, resolve: url });
         }
-        Err(HubError::Http { model: model.to_string(), url, msg: "more than 10 redirects".into() })
+        Err(HubError::Http { model: model.to_string(), url: shown(&url), msg: "more than 10 redirects".into() })
     }
 
     /// `snapshots/<commit>/<file>` in the cache, downloading its blob when the cache does not have it.
@@ -265,16 +343,16 @@ impl Client {
             return Ok(link);
         }
         let url = format!("{}/{}/resolve/{}/{}", self.endpoint, model.repo_id, commit, quote(file, true));
-        let meta = self.head(model, repo, file, &url)?;
+        let meta = self.head(model, repo, file, commit, &url)?;
         if !repo.blob(&meta.etag).is_file() {
-            self.download_blob(model, repo, file, &meta)?;
+            self.download_blob(model, repo, file, commit, meta.clone())?;
         }
         repo.link(commit, file, &meta.etag)
     }
 
     /// Downloads a blob under its lock: into `<etag>.incomplete` (resumed when one is there), checked, then
     /// renamed to `blobs/<etag>`.
-    fn download_blob(&self, model: &ModelRef, repo: &CacheRepo, file: &str, meta: &FileMeta) -> Result<()> {
+    fn download_blob(&self, model: &ModelRef, repo: &CacheRepo, file: &str, commit: &str, mut meta: FileMeta) -> Result<()> {
         let lock_path = repo.lock_path(&meta.etag);
         let blob = repo.blob(&meta.etag);
         let part = repo.incomplete(&meta.etag);
@@ -297,20 +375,26 @@ impl Client {
         log::info!("{model}: downloading {file}{size}");
         let mut tries = 0;
         loop {
-            match self.fetch(model, file, meta, &part) {
+            match self.fetch(model, file, &meta, &part) {
                 Ok(()) => break,
                 Err(Attempt::Retry(why)) if tries < 4 => {
                     tries += 1;
                     log::warn!("{model}: {file}: {why}; resuming (try {} of 5)", tries + 1);
                     std::thread::sleep(Duration::from_millis(250 << tries));
+                    // a signed storage address may have expired: ask the Hub for a fresh one (same bytes)
+                    let fresh = self.head(model, repo, file, commit, &meta.resolve)?;
+                    if fresh.etag != meta.etag {
+                        return Err(HubError::BadRepo { model: model.to_string(), msg: format!("{file} changed on the Hub during the download (ETag {} → {})", meta.etag, fresh.etag) });
+                    }
+                    meta = fresh;
                 }
                 Err(Attempt::Retry(why)) => {
-                    return Err(HubError::Http { model: model.to_string(), url: meta.location.clone(), msg: format!("{why} (5 tries; run again to resume)") })
+                    return Err(HubError::Http { model: model.to_string(), url: shown(&meta.location), msg: format!("{why} (5 tries; run again to resume)") })
                 }
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
         }
-        if let Err(e) = verify(model, file, meta, &part) {
+        if let Err(e) = verify(model, file, &meta, &part) {
             let _ = fs::remove_file(&part);
             return Err(e);
         }
@@ -356,7 +440,12 @@ impl Client {
                 return Err(Attempt::Retry("the partial file is longer than the file (HTTP 416): starting over".into()));
             }
             429 | 500..=599 => return Err(Attempt::Retry(format!("HTTP {status}"))),
-            _ => return Err(Attempt::Fatal(self.status_error(model, &r, url, Some(file)))),
+            // the storage a redirect named (a signed address can expire): retried with a fresh address
+            401 | 403 | 410 if origin(url) != self.origin => return Err(Attempt::Retry(format!("the storage answered HTTP {status}"))),
+            _ if origin(url) != self.origin => {
+                return Err(Attempt::Fatal(HubError::FileHttp { model: model.to_string(), file: file.into(), url: shown(url), status, detail: String::new() }))
+            }
+            _ => return Err(Attempt::Fatal(self.status_error(model, r, url, Some(file)))),
         };
         let mut out = if append {
             OpenOptions::new().append(true).open(part).map_err(|e| io(part, e))?
@@ -378,20 +467,33 @@ impl Client {
         bar.set_position(done);
         let mut body = r.into_body().into_reader();
         let mut buf = vec![0u8; 1 << 18];
+        let mut len = done;
         loop {
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
                     bar.abandon();
-                    let _ = out.flush();
+                    let _ = out.sync_all();
                     return Err(Attempt::Retry(format!("the transfer broke off: {e}")));
                 }
             };
+            len += n as u64;
+            if meta.size.is_some_and(|s| len > s) {
+                // more bytes than the file has: not this file; start over
+                bar.abandon();
+                drop(out);
+                let _ = fs::remove_file(part);
+                return Err(Attempt::Retry(format!("the server sent more than the {} bytes announced", meta.size.unwrap_or(0))));
+            }
             out.write_all(&buf[..n]).map_err(|e| io(part, e))?;
             bar.inc(n as u64);
         }
         out.sync_all().map_err(|e| io(part, e))?;
+        if meta.size.is_some_and(|s| len < s) {
+            bar.abandon();
+            return Err(Attempt::Retry(format!("the transfer ended at {len} of {} bytes", meta.size.unwrap_or(0))));
+        }
         bar.finish_and_clear();
         Ok(())
     }
@@ -419,21 +521,25 @@ fn verify(model: &ModelRef, file: &str, meta: &FileMeta, part: &Path) -> Result<
         }
     };
     let etag = meta.etag.to_ascii_lowercase();
-    if is_hex(&etag, 64) {
-        let mut h = Sha256::new();
-        hash_file(&mut |b| h.update(b))?;
-        let got = hex(&h.finalize());
-        if got != etag {
-            return Err(corrupt("LFS sha256", etag, got));
+    match meta.check {
+        Check::Sha256 => {
+            let mut h = Sha256::new();
+            hash_file(&mut |b| h.update(b))?;
+            let got = hex(&h.finalize());
+            if got != etag {
+                return Err(corrupt("LFS sha256", etag, got));
+            }
         }
-    } else if is_hex(&etag, 40) {
-        let mut h = Sha1::new();
-        h.update(format!("blob {len}\0").as_bytes());
-        hash_file(&mut |b| h.update(b))?;
-        let got = hex(&h.finalize());
-        if got != etag {
-            return Err(corrupt("git blob id (ETag)", etag, got));
+        Check::GitBlob => {
+            let mut h = Sha1::new();
+            h.update(format!("blob {len}\0").as_bytes());
+            hash_file(&mut |b| h.update(b))?;
+            let got = hex(&h.finalize());
+            if got != etag {
+                return Err(corrupt("git blob id (ETag)", etag, got));
+            }
         }
+        Check::Size => {}
     }
     Ok(())
 }
@@ -449,5 +555,10 @@ mod tests {
         assert_eq!(origin("https://huggingface.co/api/models/x"), "https://huggingface.co");
         assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
         assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(relative_target("http://h:1/a/b", "/c/d"), Some("http://h:1/c/d".into()));
+        assert_eq!(relative_target("http://h:1/a/b", "//cdn/x"), None);
+        assert_eq!(relative_target("http://h:1/a/b", "https://cdn/x"), None);
+        assert_eq!(absolute("https://h/a", "//cdn/x?sig=1"), "https://cdn/x?sig=1");
+        assert_eq!(shown("https://cdn/x?X-Amz-Signature=secret"), "https://cdn/x");
     }
 }

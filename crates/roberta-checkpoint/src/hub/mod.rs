@@ -3,7 +3,7 @@
 //!
 //! - [`ModelRef`]: a model id with an optional revision (a branch, a tag, a commit, or `refs/pr/N`).
 //! - [`HubConfig::from_env`]: `HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN` (and the token file),
-//!   `HF_HUB_OFFLINE`, `HF_HUB_DISABLE_PROGRESS_BARS`, `HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`, read
+//!   `HF_HUB_OFFLINE` (or transformers' `TRANSFORMERS_OFFLINE`), `HF_HUB_DISABLE_PROGRESS_BARS`, `HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`, read
 //!   as `huggingface_hub` reads them.
 //! - [`Hub::snapshot`]: the snapshot directory of a model, from the cache when it already holds everything
 //!   needed (no request at all), else downloaded: resumable, checked against the LFS sha256 or the git blob
@@ -192,7 +192,8 @@ impl HubConfig {
             cache_dir,
             token,
             token_source,
-            offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+            // transformers also honours its own older name
+            offline: var("HF_HUB_OFFLINE").or_else(|| var("TRANSFORMERS_OFFLINE")).is_some_and(|v| truthy(&v)),
             progress: !var("HF_HUB_DISABLE_PROGRESS_BARS").is_some_and(|v| truthy(&v)),
             metadata_timeout: secs("HF_HUB_ETAG_TIMEOUT", 10)?,
             download_timeout: secs("HF_HUB_DOWNLOAD_TIMEOUT", 10)?,
@@ -244,6 +245,10 @@ impl Hub {
     /// resolved to its commit on the Hub, the files are chosen from the repository's list
     /// ([`select::choose`]), and those missing from the cache are downloaded; `refs/<revision>` is written last.
     pub fn snapshot(&self, model: &ModelRef, want: Want) -> Result<PathBuf> {
+        // the fields are public: a ModelRef built by hand is held to what parse accepts (its parts name paths)
+        if ModelRef::parse(&model.to_string()).as_ref() != Some(model) {
+            return Err(HubError::Config(format!("{model:?} is not a model id: org/name with a valid revision")));
+        }
         let repo = CacheRepo::new(&self.cfg.cache_dir, &model.repo_id);
         let rev = model.revision();
         if !self.refresh || self.cfg.offline {
@@ -272,6 +277,11 @@ impl Hub {
         let commit = info.sha.clone();
         let files = select::choose(&info.siblings, want).map_err(|e| e.into_hub(model))?;
         let dir = repo.snapshot_dir(&commit);
+        if want == Want::Model && !select::has_tokenizer(&info.siblings) {
+            for f in select::TOKENIZER_MARKERS {
+                repo.mark_absent(&commit, f)?;
+            }
+        }
         for f in &files {
             client.ensure_file(model, &repo, &commit, f)?;
         }

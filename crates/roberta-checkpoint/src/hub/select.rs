@@ -72,6 +72,17 @@ const TOKENIZER_SETS: [&[&str]; 4] =
     [&["tokenizer.json"], &["vocab.json", "merges.txt"], &["vocab.txt"], &["sentencepiece.bpe.model"]];
 const TOKENIZER_EXTRAS: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
 
+/// The first file of each tokenizer format: when a repository has none of them, the Hub client marks them
+/// absent (`.no_exist/<commit>/<file>`, as `huggingface_hub` marks a file it found missing), so that a cached
+/// model without a tokenizer is complete.
+pub const TOKENIZER_MARKERS: [&str; 4] = ["tokenizer.json", "vocab.json", "vocab.txt", "sentencepiece.bpe.model"];
+
+/// Whether `files` hold a tokenizer in one of the formats the loader reads.
+pub fn has_tokenizer(files: &[String]) -> bool {
+    let has: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    TOKENIZER_SETS.iter().any(|set| set.iter().all(|f| has.contains(f)))
+}
+
 /// The files to fetch from a repository whose top-level files are `files`, for `want`.
 pub fn choose(files: &[String], want: Want) -> Result<Vec<String>, SelectError> {
     let has: BTreeSet<&str> = files.iter().map(String::as_str).collect();
@@ -111,6 +122,17 @@ pub fn complete(dir: &Path, want: Want) -> Result<(), String> {
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     };
     let chosen = choose(&present, want).map_err(|e| e.missing.to_string())?;
+    // a model's tokenizer is needed too, unless the Hub said the commit has none (a snapshot Python wrote
+    // for AutoModel alone has no tokenizer files, and no markers either)
+    if want == Want::Model && !has_tokenizer(&present) {
+        let no_exist = match (dir.parent().and_then(Path::parent), dir.file_name()) {
+            (Some(repo), Some(commit)) => repo.join(".no_exist").join(commit),
+            _ => return Err(Missing::Tokenizer.to_string()),
+        };
+        if !TOKENIZER_MARKERS.iter().all(|f| no_exist.join(f).is_file()) {
+            return Err(Missing::Tokenizer.to_string());
+        }
+    }
     if chosen.iter().any(|f| f == SAFETENSORS_INDEX) {
         let shards = shards(&dir.join(SAFETENSORS_INDEX)).map_err(|e| e.missing.to_string())?;
         let absent: Vec<String> = shards.into_iter().filter(|s| !dir.join(s).is_file()).collect();

@@ -9,7 +9,7 @@
 //!   id), `X-Repo-Commit`, `Content-Length` and `Range` support; an LFS file answers 302 to `/cdn/{sha256}`
 //!   with `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`; a gated repository without an accepted token
 //!   answers 401 / 403 `GatedRepo`; a missing file 404 `EntryNotFound`; a renamed repository 307 to its new
-//!   name (a relative `Location`).
+//!   name (a relative `Location`; its model info too).
 //! - `HEAD|GET /cdn/{sha256}`: the LFS storage, on a second port (another origin: the token must not go
 //!   there), with `Range` (206 + `Content-Range`, 416).
 //!
@@ -88,6 +88,8 @@ pub struct Faults {
     pub corrupt: Option<String>,
     /// Sleep this long after every 64 KiB sent.
     pub slow: Option<Duration>,
+    /// Answer the next storage GET of the LFS file with this sha256 with 403 (an expired signed address), once.
+    pub deny_once: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -205,12 +207,18 @@ fn serve(conn: TcpStream, state: &Arc<Mutex<State>>, base: &str) -> std::io::Res
     }
     let path = target.split('?').next().unwrap_or("").to_string();
     let hit = Hit { method: method.clone(), path: path.clone(), range: headers.get("range").cloned(), auth: headers.get("authorization").cloned() };
-    let (answer, faults) = {
+    let (mut answer, faults) = {
         let mut st = state.lock().unwrap();
         st.hits.push(hit);
         let a = route(&st, &method, &path, &headers, base);
         (a, st.faults.clone())
     };
+    if let (Some(sha), Some(d)) = (&answer.lfs, &faults.deny_once) {
+        if sha == d && method == "GET" && path.starts_with("/cdn/") {
+            state.lock().unwrap().faults.deny_once = None;
+            answer = Answer::error(403, "", "Request has expired");
+        }
+    }
     let mut cut = None;
     if let Some(sha) = &answer.lfs {
         if let Some((s, n)) = &faults.cut_after {
@@ -325,7 +333,9 @@ fn route(st: &State, method: &str, path: &str, headers: &BTreeMap<String, String
     // GET /api/models/{org}/{name}/revision/{rev}
     if segs.len() == 6 && segs[0] == "api" && segs[1] == "models" && segs[4] == "revision" && method == "GET" {
         let id = format!("{}/{}", segs[2], segs[3]);
-        let id = st.renamed.get(&id).cloned().unwrap_or(id);
+        if let Some(new) = st.renamed.get(&id) {
+            return Answer::empty(307, vec![("Location", format!("/api/models/{new}/revision/{}", segs[5]))]);
+        }
         let Some(r) = find(&id) else { return Answer::error(404, "RepoNotFound", "Repository not found") };
         if let Access::Private(t) = &r.access {
             if auth.as_deref() != Some(t) {
