@@ -35,10 +35,10 @@ pub enum HubError {
     #[error("model {model}: {msg}")]
     BadRepo { model: String, msg: String },
     /// The Hub could not be reached.
-    #[error("model {model}: cannot reach {endpoint}: {cause}. Check the network (and HF_ENDPOINT, HTTPS_PROXY); to use a cached copy without the network, set HF_HUB_OFFLINE=1 ({cached})")]
+    #[error("model {model}: not a local directory, and cannot reach {endpoint}: {cause}. Check the network (and HF_ENDPOINT, HTTPS_PROXY); to use a cached copy without the network, set HF_HUB_OFFLINE=1 ({cached})")]
     Network { model: String, endpoint: String, cause: String, cached: String },
     /// Offline, and the cache has no snapshot of this revision.
-    #[error("model {model}: HF_HUB_OFFLINE is set and the cache has no copy of this revision ({cache}{cached}); unset HF_HUB_OFFLINE to download it")]
+    #[error("model {model}: not a local directory, and HF_HUB_OFFLINE is set and the cache has no copy of this revision ({cache}{cached}); unset HF_HUB_OFFLINE to download it")]
     OfflineNotCached { model: String, cache: PathBuf, cached: CachedRevisions },
     /// Offline, and the cached snapshot lacks files.
     #[error("model {model}: HF_HUB_OFFLINE is set and the cached snapshot {dir} is incomplete ({missing}); unset HF_HUB_OFFLINE to download the rest")]
