@@ -15,6 +15,7 @@ mod fill_mask;
 pub mod io;
 mod ner;
 pub mod pipeline;
+mod serve;
 mod tokenize;
 mod validate;
 
@@ -50,6 +51,8 @@ enum Cmd {
     Validate(validate::Args),
     /// Fetch a model from the Hugging Face Hub into the HF cache; print its snapshot directory.
     Download(download::Args),
+    /// The inference server: TEI's HTTP API plus /ner and /fill-mask, with dynamic batching.
+    Serve(serve::Args),
     /// Write model.safetensors from a pytorch_model.bin.
     Convert(convert::Args),
     /// Fill-mask and NER on the small Spanish clinical models of tests/fixtures.
@@ -106,6 +109,7 @@ where
         Cmd::EvalNer(a) => eval_ner::run(a),
         Cmd::Validate(a) => validate::run(a),
         Cmd::Download(a) => download::run(a),
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::Demo(a) => demo::run(a),
     };

@@ -114,6 +114,14 @@ impl Classifier {
         v
     }
 
+    /// Labels with their raw logits (no softmax / sigmoid), sorted by logit: TEI's `raw_scores`.
+    pub fn raw_scores(&self, logits: &[f32]) -> Vec<LabelScore> {
+        let mut v: Vec<LabelScore> = logits.iter().zip(&self.labels).map(|(&score, l)| LabelScore { label: l.clone(), score }).collect();
+        v.sort_by(|a, b| b.score.total_cmp(&a.score));
+        v.truncate(self.top_k.unwrap_or(usize::MAX));
+        v
+    }
+
     /// Labels sorted by score for every text.
     pub fn run(&self, texts: &[&str]) -> Vec<Result<Output<Vec<LabelScore>>>> {
         self.logits(texts).into_iter().map(|r| r.map(|o| Output { value: self.scores(&o.value), warning: o.warning })).collect()
