@@ -5,7 +5,7 @@
 //! single-request one. Clients and server share the machine's cores (as a load test on one host does).
 use roberta::{Device, LoadOptions, Model};
 use roberta_server::{Server, ServerConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,12 @@ pub struct Args {
     /// Print one JSON line of results at the end.
     #[arg(long)]
     json: bool,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// f32 or int8 (CPU).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
 /// Clinical sentences of mixed lengths (5 to about 120 tokens).
@@ -69,50 +75,52 @@ fn run_mode(model: Arc<Model>, cfg: ServerConfig, route: &str, levels: &[usize],
     });
     let url = rx.recv()?;
     let agent = || -> ureq::Agent { ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(600))).build().into() };
-    let body = |i: usize| if route == "/ner" { json!({"inputs": text(i), "aggregation_strategy": "first"}) } else { json!({"inputs": text(i)}) };
-    let send = |a: &ureq::Agent, i: usize| -> Result<Value, String> {
-        let mut r = a.post(&format!("{url}{route}")).send_json(body(i)).map_err(|e| e.to_string())?;
+    // request bodies made once; answers compared as bytes: the clients share the machine, so they do little
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..24).map(|i| if route == "/ner" { json!({"inputs": text(i), "aggregation_strategy": "first"}) } else { json!({"inputs": text(i)}) }.to_string().into_bytes()).collect(),
+    );
+    let send = |a: &ureq::Agent, body: &[u8]| -> Result<(u16, Vec<u8>), String> {
+        let mut r = a.post(&format!("{url}{route}")).header("Content-Type", "application/json").send(body).map_err(|e| e.to_string())?;
         let st = r.status().as_u16();
-        let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
-        if st != 200 {
-            return Err(format!("HTTP {st}: {v}"));
-        }
-        Ok(v)
+        Ok((st, r.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| e.to_string())?))
     };
     // the single-request answers (also the warm-up)
     let a = agent();
-    let expected: Arc<Vec<Value>> = Arc::new((0..24).map(|i| send(&a, i)).collect::<Result<_, _>>()?);
+    let mut expected = Vec::new();
+    for b in bodies.iter() {
+        match send(&a, b)? {
+            (200, v) => expected.push(v),
+            (st, v) => return Err(format!("HTTP {st}: {}", String::from_utf8_lossy(&v)).into()),
+        }
+    }
+    let expected = Arc::new(expected);
     let mut out = Vec::new();
     for &clients in levels {
         let n = per_client.max(64 / clients.max(1));
         let t = Instant::now();
-        let handles: Vec<_> = (0..clients)
-            .map(|c| {
-                let expected = expected.clone();
-                let (url, route) = (url.clone(), route.to_string());
-                std::thread::spawn(move || -> Result<Vec<f64>, String> {
-                    let a: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(600))).build().into();
-                    let mut lat = Vec::with_capacity(n);
-                    for k in 0..n {
-                        let i = (c * 7 + k) % expected.len();
-                        let b = if route == "/ner" { json!({"inputs": text(i), "aggregation_strategy": "first"}) } else { json!({"inputs": text(i)}) };
-                        let t = Instant::now();
-                        let mut r = a.post(&format!("{url}{route}")).send_json(b).map_err(|e| e.to_string())?;
-                        let st = r.status().as_u16();
-                        let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
-                        lat.push(t.elapsed().as_secs_f64() * 1e3);
-                        if st != 200 || v != expected[i] {
-                            return Err(format!("client {c}: request {k} got HTTP {st} and a different answer"));
+        let lats = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..clients)
+                .map(|c| {
+                    let (expected, bodies, send) = (expected.clone(), bodies.clone(), &send);
+                    sc.spawn(move || -> Result<Vec<f64>, String> {
+                        let a = agent();
+                        let mut lat = Vec::with_capacity(n);
+                        for k in 0..n {
+                            let i = (c * 7 + k) % expected.len();
+                            let t = Instant::now();
+                            let (st, v) = send(&a, &bodies[i])?;
+                            lat.push(t.elapsed().as_secs_f64() * 1e3);
+                            if st != 200 || v != expected[i] {
+                                return Err(format!("client {c}: request {k} got HTTP {st} and a different answer"));
+                            }
                         }
-                    }
-                    Ok(lat)
+                        Ok(lat)
+                    })
                 })
-            })
-            .collect();
-        let mut lat: Vec<f64> = Vec::new();
-        for h in handles {
-            lat.extend(h.join().map_err(|_| "a client panicked")??);
-        }
+                .collect();
+            handles.into_iter().map(|h| h.join().map_err(|_| "a client panicked".to_string()).and_then(|r| r)).collect::<Result<Vec<_>, String>>()
+        })?;
+        let mut lat: Vec<f64> = lats.into_iter().flatten().collect();
         let seconds = t.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         out.push(Level { clients, requests: lat.len(), seconds, p50_ms: percentile(&lat, 0.5), p99_ms: percentile(&lat, 0.99) });
@@ -126,7 +134,10 @@ fn run_mode(model: Arc<Model>, cfg: ServerConfig, route: &str, levels: &[usize],
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = a.model.clone().map(std::path::PathBuf::from).unwrap_or_else(|| root.join("tests/fixtures/models/tiny-ner"));
-    let model = Arc::new(Model::load_with(&dir, &LoadOptions { device: Device::Cpu, batch_size: 4096, ..Default::default() })?);
+    let device: Device = a.device.parse()?;
+    let dtype: roberta::CpuDType = a.dtype.parse()?;
+    let opts = LoadOptions { device, batch_size: 4096, cpu: roberta::CpuOptions { dtype, ..Default::default() }, ..Default::default() };
+    let model = Arc::new(Model::load_with(&dir, &opts)?);
     let route = match a.route.as_deref() {
         Some("ner") => "/ner",
         Some("embed") => "/embed",
@@ -136,7 +147,7 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     };
     let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    eprintln!("bench-serve: {} on POST {route}, {cpu} ({cores} cores), clients and server in one process", dir.display());
+    eprintln!("bench-serve: {} on POST {route}, {} ({cpu}, {cores} cores), clients and server in one process", dir.display(), model.device_description());
     let batching = run_mode(model.clone(), ServerConfig::default(), route, &a.clients, a.requests)?;
     let single = run_mode(model, ServerConfig { max_batch_requests: Some(1), ..ServerConfig::default() }, route, &a.clients, a.requests)?;
     println!("| clients | mode | requests | req/s | p50 ms | p99 ms |");
