@@ -137,7 +137,10 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let device: Device = a.device.parse()?;
     let dtype: roberta::CpuDType = a.dtype.parse()?;
     let opts = LoadOptions { device, batch_size: 4096, cpu: roberta::CpuOptions { dtype, ..Default::default() }, ..Default::default() };
-    let model = Arc::new(Model::load_with(&dir, &opts)?);
+    let mut model = Model::load_with(&dir, &opts)?;
+    let limit = roberta_server::memory_limit_for(&model, ServerConfig::default().max_batch_tokens);
+    model.set_memory_limit_bytes(Some(limit));
+    let model = Arc::new(model);
     let route = match a.route.as_deref() {
         Some("ner") => "/ner",
         Some("embed") => "/embed",

@@ -58,7 +58,13 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     let device = a.device.parse()?;
     // the batcher decides what runs together: one forward may hold every sequence of a batch
     let opts = LoadOptions { batch_size: a.max_batch_requests.unwrap_or(1024).max(1).saturating_mul(a.max_client_batch_size), ..load_options(device, a.dtype)? };
-    let model = Arc::new(Model::load_with(&a.model, &opts)?);
+    let mut model = Model::load_with(&a.model, &opts)?;
+    // one forward pass holds about --max-batch-tokens tokens: a larger batch (or one long NER text) is split
+    if model.memory_limit_bytes().is_none() {
+        let limit = roberta_server::memory_limit_for(&model, a.max_batch_tokens);
+        model.set_memory_limit_bytes(Some(limit));
+    }
+    let model = Arc::new(model);
     report_device(&model.device_description());
     let cfg = ServerConfig {
         model_id: a.model.to_string_lossy().into_owned(),

@@ -35,7 +35,10 @@ impl Drop for Running {
 }
 
 fn start(model: &str, cfg: ServerConfig) -> Running {
-    let m = Arc::new(Model::load_with(fixture(model), &LoadOptions { device: Device::Cpu, batch_size: 4096, ..Default::default() }).unwrap());
+    let mut m = Model::load_with(fixture(model), &LoadOptions { device: Device::Cpu, batch_size: 4096, ..Default::default() }).unwrap();
+    let limit = roberta_server::memory_limit_for(&m, cfg.max_batch_tokens);
+    m.set_memory_limit_bytes(Some(limit));
+    let m = Arc::new(m);
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -47,6 +50,72 @@ fn start(model: &str, cfg: ServerConfig) -> Running {
         });
     });
     Running { url: rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+}
+
+/// `roberta serve` as a child process on a free port (killed when dropped).
+struct Child {
+    child: std::process::Child,
+    url: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roberta"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = Child { child, url: String::new(), stderr: rx };
+        let mut seen = String::new();
+        let t = Instant::now();
+        while !seen.contains(" (Ctrl-C") {
+            match c.stderr.recv_timeout(Duration::from_secs(5)) {
+                Ok(more) => seen.push_str(&more),
+                Err(_) => assert!(t.elapsed() < Duration::from_secs(120), "the server did not start: {seen}"),
+            }
+        }
+        let i = seen.find("http://").unwrap();
+        c.url = seen[i..i + seen[i..].find(' ').unwrap()].to_string();
+        c
+    }
+
+    fn rss_kb(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+    }
+
+    fn rest_of_stderr(&self) -> String {
+        let mut out = String::new();
+        while let Ok(s) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            out.push_str(&s);
+        }
+        out
+    }
+}
+
+fn queue_size(a: &ureq::Agent, url: &str) -> u64 {
+    let (_, m) = get(a, &format!("{url}/metrics"));
+    m.lines().find(|l| l.starts_with("te_queue_size ")).unwrap()[14..].parse().unwrap()
 }
 
 fn agent() -> ureq::Agent {
@@ -172,6 +241,34 @@ fn every_route_answers_as_the_command_line_does() {
     }
     let (s, got) = post(&a, &format!("{}/fill-mask", mlm.url), &json!({"inputs": ["sin máscara"]}));
     assert!(s == 422 && got["error"].as_str().unwrap().contains("mask"), "{got}");
+    let (s, got) = post(&a, &format!("{}/fill-mask", mlm.url), &json!({"inputs": "x <mask>", "top_k": 10_000_000}));
+    assert!(s == 422 && got["error"].as_str().unwrap().contains("vocabulary size"), "{got}");
+    // requests without a mask batched with good ones: only they fail
+    let handles: Vec<_> = (0..24)
+        .map(|i| {
+            let url = mlm.url.clone();
+            std::thread::spawn(move || {
+                let text = if i % 3 == 0 { "sin máscara".to_string() } else { masked[i % 3].to_string() };
+                (i, post(&agent(), &format!("{url}/fill-mask"), &json!({"inputs": text})))
+            })
+        })
+        .collect();
+    let want5 = cli(&["fill-mask", "--model", &dir, "--top-k", "5"], &masked, "predictions");
+    for h in handles {
+        let (i, (st, v)) = h.join().unwrap();
+        if i % 3 == 0 {
+            assert_eq!(st, 422, "{v}");
+        } else {
+            assert_eq!((st, &v), (200, &want5[i % 3]));
+        }
+    }
+    drop(mlm);
+    let mlm = start("tiny-mlm", ServerConfig { max_fill_mask_predictions: 10, ..ServerConfig::default() });
+    // two masks × top_k 6 = 12 predictions > 10; two × 5 and one × 10 are within
+    let (s, got) = post(&a, &format!("{}/fill-mask", mlm.url), &json!({"inputs": masked[1], "top_k": 6}));
+    assert!(s == 413 && got["error"].as_str().unwrap().contains("asks for 12 predictions (masks × top_k)"), "{got}");
+    assert_eq!(post(&a, &format!("{}/fill-mask", mlm.url), &json!({"inputs": masked[1], "top_k": 5})).0, 200);
+    assert_eq!(post(&a, &format!("{}/fill-mask", mlm.url), &json!({"inputs": masked[0], "top_k": 10})).0, 200);
     drop(mlm);
 
     let cls = start("tiny-cls", ServerConfig::default());
@@ -182,6 +279,11 @@ fn every_route_answers_as_the_command_line_does() {
     assert_eq!((s, got), (200, Value::Array(want.clone())));
     let (_, one) = post(&a, &format!("{}/predict", cls.url), &json!({"inputs": TEXTS[2]}));
     assert_eq!(one, want[2]);
+    // [text] is one input too (TEI); three strings are neither a text nor a pair
+    let (_, one) = post(&a, &format!("{}/predict", cls.url), &json!({"inputs": [TEXTS[2]]}));
+    assert_eq!(one, want[2]);
+    let (st, e) = post(&a, &format!("{}/predict", cls.url), &json!({"inputs": ["a", "b", "c"]}));
+    assert!(st == 422 && e["error"].as_str().unwrap().contains("[text, text_pair]"), "{e}");
     // a pair: [text, text_pair], as TEI reads two strings
     let pair_in = json!({"text": TEXTS[0], "text_pair": TEXTS[2]}).to_string() + "\n";
     let mut c = Command::new(env!("CARGO_BIN_EXE_roberta")).args(["classify", "--model", &dir]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
@@ -203,7 +305,7 @@ fn every_route_answers_as_the_command_line_does() {
 #[test]
 fn errors_are_teis() {
     let a = agent();
-    let cfg = ServerConfig { max_client_batch_size: 4, max_input_length: Some(16), ..ServerConfig::default() };
+    let cfg = ServerConfig { max_client_batch_size: 4, max_input_length: Some(16), max_body_bytes: 64 << 10, max_batch_tokens: 700, ..ServerConfig::default() };
     let s = start("tiny-ner", cfg);
     let u = |r: &str| format!("{}{r}", s.url);
     let check = |r: (u16, String), status: u16, kind: &str, needle: &str| {
@@ -216,10 +318,20 @@ fn errors_are_teis() {
     check(post_raw(&a, &u("/embed"), json!({"inputs": ["a", "b", "c", "d", "e"]}).to_string().as_bytes(), None), 413, "validation", "batch size 5 > maximum allowed batch size 4");
     let long = "paracetamol ".repeat(20);
     check(post_raw(&a, &u("/embed"), json!({"inputs": long}).to_string().as_bytes(), None), 413, "validation", "must have less than 16 tokens");
-    let (st, ok) = post(&a, &u("/embed"), &json!({"inputs": long, "truncate": true}));
-    assert!(st == 200 && ok.as_array().unwrap().len() == 1, "{ok}");
-    // NER runs long texts in windows: no limit
+    // with truncate: cut after the 16th token (special tokens included), as TEI does: the answer is the cut text's
+    let (st, cut) = post(&a, &u("/embed"), &json!({"inputs": long, "truncate": true}));
+    assert_eq!(st, 200, "{cut}");
+    let (_, toks) = post(&a, &u("/tokenize"), &json!({"inputs": long}));
+    let words: Vec<&Value> = toks[0].as_array().unwrap().iter().filter(|t| t["special"] == json!(false)).collect();
+    let end = words[13]["stop"].as_u64().unwrap() as usize;
+    assert_eq!(cut, post(&a, &u("/embed"), &json!({"inputs": &long[..end]})).1);
+    assert_ne!(cut, post(&a, &u("/embed"), &json!({"inputs": &long[..words[14]["stop"].as_u64().unwrap() as usize]})).1);
+    // NER runs long texts in windows (no length limit) but a request holds at most --max-batch-tokens tokens
     assert_eq!(post(&a, &u("/ner"), &json!({"inputs": long})).0, 200);
+    check(post_raw(&a, &u("/ner"), json!({"inputs": long.repeat(40)}).to_string().as_bytes(), None), 413, "validation", "more than --max-batch-tokens 700");
+    // a body past --max-body-bytes: 413 in TEI's shape
+    let huge = format!("{{\"inputs\": \"{}\"}}", "a".repeat(100 << 10));
+    check(post_raw(&a, &u("/embed"), huge.as_bytes(), None), 413, "validation", "too large");
     // 422: malformed JSON, not an object, invalid UTF-8, wrong types, empty list, missing field, bad options
     check(post_raw(&a, &u("/embed"), b"{\"inputs\": ", None), 422, "validation", "not valid JSON");
     check(post_raw(&a, &u("/embed"), b"[1, 2]", None), 422, "validation", "must be a JSON object");
@@ -246,11 +358,6 @@ fn errors_are_teis() {
     check(get(&a, &format!("{}/info", s.url)), 401, "unauthorized", "missing");
 }
 
-fn rss_kb() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
-}
-
 /// The request a load client sends as its `i`-th: mixed routes and lengths.
 fn request(i: usize) -> (&'static str, Value) {
     let text = |k: usize| -> String {
@@ -268,7 +375,8 @@ fn request(i: usize) -> (&'static str, Value) {
 
 #[test]
 fn under_load_every_answer_is_the_single_request_one() {
-    let s = start("tiny-ner", ServerConfig::default());
+    // the server in its own process, so that its memory is its own
+    let s = Child::spawn(&["--model", &fixture("tiny-ner").to_string_lossy()]);
     let a = agent();
     // the single-request answers, one at a time
     let distinct = 45; // request(i) repeats with period 45 (5 routes × 9 lengths)
@@ -281,41 +389,47 @@ fn under_load_every_answer_is_the_single_request_one() {
         })
         .collect();
     let expected = Arc::new(expected);
-    let rss_before = rss_kb();
-    let (clients, per_client) = (64, 50);
-    let t = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|c| {
-            let (url, expected) = (s.url.clone(), expected.clone());
-            std::thread::spawn(move || {
-                let a = agent();
-                let mut seen = 0;
-                for k in 0..per_client {
-                    let i = (c * 7 + k) % distinct;
-                    let (route, body) = request(i);
-                    let (st, v) = post(&a, &format!("{url}{route}"), &body);
-                    assert_eq!(st, 200, "client {c} request {k}: {v}");
-                    assert_eq!(v, expected[i], "client {c} request {k} ({route})");
-                    seen += 1;
-                }
-                seen
+    let (clients, per_client) = (64, 25);
+    let round = |r: usize| {
+        let t = Instant::now();
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let (url, expected) = (s.url.clone(), expected.clone());
+                std::thread::spawn(move || {
+                    let a = agent();
+                    for k in 0..per_client {
+                        let i = (c * 7 + k + r) % distinct;
+                        let (route, body) = request(i);
+                        let (st, v) = post(&a, &format!("{url}{route}"), &body);
+                        assert_eq!(st, 200, "client {c} request {k}: {v}");
+                        assert_eq!(v, expected[i], "client {c} request {k} ({route})");
+                    }
+                    per_client
+                })
             })
-        })
-        .collect();
-    let answered: usize = handles.into_iter().map(|h| h.join().expect("a client failed")).sum();
-    let secs = t.elapsed().as_secs_f64();
-    assert_eq!(answered, clients * per_client);
-    let rss_after = rss_kb();
-    eprintln!("load: {answered} requests from {clients} clients in {secs:.1} s ({:.0}/s); RSS {rss_before} kB -> {rss_after} kB", answered as f64 / secs);
-    assert!(rss_after < rss_before + 300_000, "RSS grew from {rss_before} kB to {rss_after} kB");
-    // every request counted once, and batches did form
+            .collect();
+        let answered: usize = handles.into_iter().map(|h| h.join().expect("a client failed")).sum();
+        assert_eq!(answered, clients * per_client);
+        t.elapsed().as_secs_f64()
+    };
+    // two rounds of 64 clients × 25 requests: the server's memory after the second is that after the first
+    let secs = round(0);
+    let rss_first = s.rss_kb();
+    round(1);
+    let rss_second = s.rss_kb();
+    eprintln!("load: 2 × {} requests from {clients} clients ({secs:.1} s for the first); server RSS {rss_first} kB, then {rss_second} kB", clients * per_client);
+    assert!(rss_second < rss_first + 20_000, "the server's RSS grew from {rss_first} kB to {rss_second} kB over the second round");
+    assert!(rss_second < 400_000, "RSS {rss_second} kB");
+    // every request counted once, the queue empty again, and batches did form
+    assert_eq!(queue_size(&a, &s.url), 0);
     let (_, m) = get(&a, &format!("{}/metrics", s.url));
     let count = |route: &str| -> u64 {
         m.lines().find(|l| l.starts_with(&format!("te_request_count{{route=\"{route}\",status=\"200\"}}"))).and_then(|l| l.rsplit(' ').next()).unwrap().parse().unwrap()
     };
-    assert_eq!(count("/ner") + count("/embed") + count("/tokenize"), (clients * per_client + distinct) as u64);
+    let total = 2 * clients * per_client + distinct;
+    assert_eq!(count("/ner") + count("/embed") + count("/tokenize"), total as u64);
     let batches: u64 = m.lines().find(|l| l.starts_with("te_batch_count ")).unwrap()[15..].parse().unwrap();
-    let model_requests = (clients * per_client + distinct) * 4 / 5;
+    let model_requests = total * 4 / 5;
     assert!(batches < model_requests as u64, "{batches} forward passes for {model_requests} model requests: no batching happened");
 }
 
@@ -355,54 +469,38 @@ fn a_tiny_queue_answers_429_and_nothing_else() {
 
 #[test]
 fn sigterm_finishes_the_queued_requests_then_exits_0() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roberta"))
-        .args(["serve", "--model", &fixture("tiny-ner").to_string_lossy(), "--port", "0", "--max-batch-requests", "1"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let t = Instant::now();
-    let url = loop {
-        let mut buf = [0u8; 256];
-        let n = err.read(&mut buf).unwrap();
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if let Some(i) = seen.find("http://") {
-            if let Some(j) = seen[i..].find(' ') {
-                break seen[i..i + j].to_string();
-            }
-        }
-        assert!(n > 0 && t.elapsed() < Duration::from_secs(60), "no address in: {seen}");
-    };
-    let body = json!({"inputs": TEXTS[3].repeat(40), "aggregation_strategy": "first"});
-    let (_, expected) = post(&agent(), &format!("{url}/ner"), &body);
+    let mut s = Child::spawn(&["--model", &fixture("tiny-ner").to_string_lossy(), "--max-batch-requests", "1"]);
+    let url = s.url.clone();
+    // heavy requests (about 6,000 tokens each, run one at a time): all 12 are queued long before they are done
+    let body = json!({"inputs": TEXTS[3].repeat(150), "aggregation_strategy": "first"});
+    let (st, expected) = post(&agent(), &format!("{url}/ner"), &body);
+    assert_eq!(st, 200, "{expected}");
     let handles: Vec<_> = (0..12)
         .map(|_| {
             let (url, body) = (url.clone(), body.clone());
             std::thread::spawn(move || post(&agent(), &format!("{url}/ner"), &body))
         })
         .collect();
-    // wait until every request is in the queue, then ask the server to stop
     let a = agent();
     let t = Instant::now();
-    loop {
-        let (_, m) = get(&a, &format!("{url}/metrics"));
-        let q: u64 = m.lines().find(|l| l.starts_with("te_queue_size ")).unwrap()[14..].parse().unwrap();
-        if q >= 10 {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "the requests did not queue");
+    while queue_size(&a, &url) < 12 {
+        assert!(t.elapsed() < Duration::from_secs(120), "the requests did not queue");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap().success());
     for h in handles {
         let (st, v) = h.join().unwrap();
         assert_eq!((st, &v), (200, &expected), "a queued request was dropped by the shutdown");
     }
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    let _ = err.read_to_string(&mut rest);
-    assert!(status.success(), "exit {status:?}: {seen}{rest}");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rest = s.rest_of_stderr();
+    assert!(status.success(), "exit {status:?}: {rest}");
     assert!(rest.contains("server stopped"), "{rest}");
 }

@@ -43,14 +43,25 @@ impl Item {
 /// The answer to a request: one JSON value per input, or the request's error.
 pub(crate) type Reply = Result<Vec<Value>, ApiError>;
 
+/// A request's place in the bound of `max_concurrent_requests`: held from admission until the batcher is done
+/// with the request (a client that leaves does not free it while its work is still queued).
+pub(crate) struct Permit(pub Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A request in the queue.
 pub(crate) struct Job {
     pub task: Task,
     pub items: Vec<Item>,
-    /// Real tokens of its inputs (each cut at the model's length).
+    /// Real tokens its inputs will run (every window of a long NER text).
     pub tokens: usize,
     pub reply: oneshot::Sender<Reply>,
     pub enqueued: Instant,
+    pub _permit: Permit,
 }
 
 /// Limits of one batch.
@@ -144,12 +155,39 @@ pub(crate) fn start(model: Arc<Model>, pooling: Pooling, limits: Limits, metrics
     std::thread::Builder::new()
         .name("roberta-batcher".into())
         .spawn(move || {
+            // /health turns 503 however the loop ends (a panic included)
+            struct Dead(Arc<AtomicBool>);
+            impl Drop for Dead {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::SeqCst);
+                }
+            }
+            let _dead = Dead(alive);
             let pipes = Pipelines { model, pooling, embed: HashMap::new(), classifier: None, ner: Vec::new(), fill: HashMap::new() };
             run(rx, pipes, limits, &metrics);
-            alive.store(false, Ordering::SeqCst);
         })
         .expect("a thread for the batcher");
     tx
+}
+
+/// Runs one task over `items`: each input's value, or the whole call's error (a panic becomes a 424).
+fn run_group(pipes: &mut Pipelines, task: Task, items: &[&Item]) -> Result<Vec<Result<Value, roberta::Error>>, ApiError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| pipes.run(task, items))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(api_error(&e)),
+        Err(_) => {
+            log::error!("a pipeline panicked on {} inputs", items.len());
+            Err(ApiError::backend("inference failed (internal error)"))
+        }
+    }
+}
+
+/// A request's reply from its inputs' results: its values, or its first input's error.
+fn reply_of(results: Vec<Result<Value, roberta::Error>>) -> Reply {
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => Err(api_error(e)),
+        None => Ok(results.into_iter().map(|r| r.expect("no error")).collect()),
+    }
 }
 
 fn run(rx: Receiver<Job>, mut pipes: Pipelines, limits: Limits, metrics: &Metrics) {
@@ -162,10 +200,14 @@ fn run(rx: Receiver<Job>, mut pipes: Pipelines, limits: Limits, metrics: &Metric
                 Err(_) => return,
             },
         };
+        if first.reply.is_closed() {
+            continue; // its client left: nobody waits for this work
+        }
         let mut tokens = first.tokens;
         let mut batch = vec![first];
         while limits.max_batch_requests.is_none_or(|m| batch.len() < m) {
             match rx.try_recv() {
+                Ok(j) if j.reply.is_closed() => {}
                 Ok(j) if tokens + j.tokens > limits.max_batch_tokens => {
                     carry = Some(j);
                     break;
@@ -181,7 +223,10 @@ fn run(rx: Receiver<Job>, mut pipes: Pipelines, limits: Limits, metrics: &Metric
         for j in &batch {
             metrics.queued(start.duration_since(j.enqueued).as_secs_f64());
         }
-        // one pipeline call per task in the batch, in order of first appearance
+        let inputs: usize = batch.iter().map(|j| j.items.len()).sum();
+        let requests = batch.len();
+        // one pipeline call per task in the batch, in order of first appearance; each group's requests are
+        // answered as soon as it is done
         let mut groups: Vec<(Task, Vec<usize>)> = Vec::new();
         for (i, j) in batch.iter().enumerate() {
             match groups.iter_mut().find(|(t, _)| *t == j.task) {
@@ -189,38 +234,48 @@ fn run(rx: Receiver<Job>, mut pipes: Pipelines, limits: Limits, metrics: &Metric
                 None => groups.push((j.task, vec![i])),
             }
         }
-        let mut replies: Vec<Option<Reply>> = (0..batch.len()).map(|_| None).collect();
+        let mut jobs: Vec<Option<Job>> = batch.into_iter().map(Some).collect();
         for (task, members) in &groups {
-            let items: Vec<&Item> = members.iter().flat_map(|&i| batch[i].items.iter()).collect();
-            let out = std::panic::catch_unwind(AssertUnwindSafe(|| pipes.run(*task, &items)));
-            match out {
-                Ok(Ok(results)) => {
+            let items: Vec<&Item> = members.iter().flat_map(|&i| jobs[i].as_ref().expect("unanswered").items.iter()).collect();
+            let sizes: Vec<usize> = members.iter().map(|&i| jobs[i].as_ref().expect("unanswered").items.len()).collect();
+            let out = run_group(&mut pipes, *task, &items);
+            drop(items);
+            let replies: Vec<Reply> = match out {
+                Ok(results) => {
                     let mut it = results.into_iter();
-                    for &i in members {
-                        let mine: Vec<Result<Value, roberta::Error>> = it.by_ref().take(batch[i].items.len()).collect();
-                        replies[i] = Some(match mine.iter().find_map(|r| r.as_ref().err()) {
-                            Some(e) => Err(api_error(e)),
-                            None => Ok(mine.into_iter().map(|r| r.expect("no error")).collect()),
-                        });
-                    }
+                    sizes.iter().map(|&n| reply_of(it.by_ref().take(n).collect())).collect()
                 }
-                Ok(Err(e)) => {
-                    for &i in members {
-                        replies[i] = Some(Err(api_error(&e)));
-                    }
-                }
-                Err(_) => {
-                    log::error!("a pipeline panicked on a batch of {} inputs; its requests get 424", items.len());
-                    for &i in members {
-                        replies[i] = Some(Err(ApiError::backend("inference failed (internal error)")));
-                    }
-                }
+                // the call failed as a whole: each request alone, so that only the one at fault fails
+                Err(e) if members.len() == 1 => vec![Err(e)],
+                Err(_) => members
+                    .iter()
+                    .map(|&i| {
+                        let job = jobs[i].as_ref().expect("unanswered");
+                        let own: Vec<&Item> = job.items.iter().collect();
+                        run_group(&mut pipes, *task, &own).and_then(reply_of)
+                    })
+                    .collect(),
+            };
+            for (&i, r) in members.iter().zip(replies) {
+                let job = jobs[i].take().expect("answered once");
+                let _ = job.reply.send(r); // a client that left drops its receiver
             }
         }
-        let inputs: usize = batch.iter().map(|j| j.items.len()).sum();
-        metrics.batch(batch.len(), inputs, tokens, start.elapsed().as_secs_f64());
-        for (j, r) in batch.into_iter().zip(replies) {
-            let _ = j.reply.send(r.expect("every request answered")); // a client that left drops its receiver
-        }
+        metrics.batch(requests, inputs, tokens, start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_errors_get_teis_statuses() {
+        let status = |e: roberta::Error| api_error(&e).status.as_u16();
+        assert_eq!(status(roberta::Error::Input("no <mask>".into())), 422);
+        assert_eq!(status(roberta::Error::Model("wrong head".into())), 400);
+        assert_eq!(status(roberta::Error::Data { path: "x".into(), msg: "y".into() }), 424);
+        assert_eq!(status(roberta::Error::Batch(Arc::new(roberta::Error::Input("x".into())))), 422);
+        assert_eq!(api_error(&roberta::Error::Data { path: "x".into(), msg: "y".into() }).kind, crate::ErrorType::Backend);
     }
 }

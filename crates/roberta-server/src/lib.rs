@@ -28,6 +28,7 @@ pub use error::{ApiError, ErrorType};
 use roberta::{Model, Pooling};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
+
 use std::sync::Arc;
 
 /// How the server batches, bounds and guards its work (TEI's options, with TEI's defaults).
@@ -35,7 +36,9 @@ use std::sync::Arc;
 pub struct ServerConfig {
     /// The model's name in `/info` (the `--model` argument).
     pub model_id: String,
-    /// Real tokens per batch (16384).
+    /// Real tokens per batch (16384); also the most one request may hold (413 past it: a long `/ner` text runs
+    /// in windows, every window's tokens counted). Give the model a memory limit to match
+    /// ([`memory_limit_for`]), so that a forward pass never holds much more than this.
     pub max_batch_tokens: usize,
     /// Requests per batch (no limit); 1 runs one request per forward pass.
     pub max_batch_requests: Option<usize>,
@@ -52,6 +55,8 @@ pub struct ServerConfig {
     pub pooling: Pooling,
     /// Largest request body in bytes (16 MiB).
     pub max_body_bytes: usize,
+    /// Predictions one `/fill-mask` request may ask for (masks × top_k, summed over its inputs; 10,000).
+    pub max_fill_mask_predictions: usize,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +71,7 @@ impl Default for ServerConfig {
             api_key: None,
             pooling: Pooling::Mean,
             max_body_bytes: 16 << 20,
+            max_fill_mask_predictions: 10_000,
         }
     }
 }
@@ -75,7 +81,7 @@ pub(crate) struct State {
     pub model: Arc<Model>,
     pub cfg: ServerConfig,
     pub queue: std::sync::mpsc::Sender<batcher::Job>,
-    pub in_flight: AtomicUsize,
+    pub in_flight: Arc<AtomicUsize>,
     pub metrics: Arc<metrics::Metrics>,
     pub max_input: usize,
     pub alive: Arc<AtomicBool>,
@@ -105,7 +111,7 @@ impl Server {
                 model,
                 cfg,
                 queue: tx,
-                in_flight: AtomicUsize::new(0),
+                in_flight: Arc::new(AtomicUsize::new(0)),
                 metrics,
                 max_input,
                 alive,
@@ -127,6 +133,14 @@ impl Server {
         drop(self);
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// The activation memory limit (`LoadOptions::memory_limit_bytes`) that keeps one forward pass of `model` near
+/// `max_batch_tokens` tokens: what that many tokens need in sequences of the model's full length. Larger
+/// batches are then split into several passes by the model itself.
+pub fn memory_limit_for(model: &Model, max_batch_tokens: usize) -> usize {
+    let len = model.max_tokens().max(1);
+    model.activation_bytes(max_batch_tokens.div_ceil(len).max(1), len)
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `roberta serve` shuts down on).

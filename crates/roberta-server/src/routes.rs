@@ -1,6 +1,6 @@
 //! The routes: request parsing and validation (every malformed field a 422 naming it), the admission check
 //! (429 past the queue's bound), the answer shapes of TEI and of the Hub's inference API.
-use crate::batcher::{api_error, Item, Job, Task};
+use crate::batcher::{api_error, Item, Job, Permit, Task};
 use crate::error::ApiError;
 use crate::{ServerConfig, State};
 use axum::body::Bytes;
@@ -31,7 +31,7 @@ impl Refusals {
     pub(crate) fn of(model: &Arc<Model>) -> Refusals {
         let why = |r: roberta::Result<()>| r.err().map(|e| e.to_string());
         Refusals {
-            embed: why(model.tokenizer().map(drop).map_err(Into::into)),
+            embed: why(model.tokenizer().map(drop)),
             predict: why(Classifier::new(model.clone(), None).map(drop)),
             ner: why(Ner::new(model.clone(), Aggregation::None).map(drop)),
             fill_mask: why(FillMask::new(model.clone(), 1).map(drop)),
@@ -130,7 +130,7 @@ async fn track(s: S, req: Request, next: Next) -> Response {
 async fn auth(s: S, req: Request, next: Next) -> Response {
     if let Some(key) = &s.cfg.api_key {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        if given.map(str::trim) != Some(key.as_str()) {
+        if !given.is_some_and(|g| same_key(g.trim().as_bytes(), key.as_bytes())) {
             let why = if given.is_none() { "missing `Authorization: Bearer <api key>` header" } else { "wrong API key" };
             let res = ApiError::unauthorized(why).into_response();
             s.metrics.request("unauthorized", res.status().as_u16());
@@ -138,6 +138,11 @@ async fn auth(s: S, req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Compares keys in time independent of where they differ.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn unknown(req: Request) -> ApiError {
@@ -207,8 +212,8 @@ fn texts(body: &serde_json::Map<String, Value>) -> Result<(Vec<String>, bool), A
     }
 }
 
-/// `/predict`'s `inputs` as TEI reads them: a string; a list of two strings (one pair); or a list whose items
-/// are strings, or lists of one string or of two (a pair), for a batch.
+/// `/predict`'s `inputs` as TEI reads them: a string, `[text]` or `[text, text_pair]` is one input; a list of
+/// those (strings, or lists of one or two strings) is a batch.
 fn predict_inputs(body: &serde_json::Map<String, Value>) -> Result<(Vec<Item>, bool), ApiError> {
     let seq = |v: &Value, at: &str| -> Result<Item, ApiError> {
         match v {
@@ -225,7 +230,8 @@ fn predict_inputs(body: &serde_json::Map<String, Value>) -> Result<(Vec<Item>, b
         None => Err(ApiError::unprocessable("missing field `inputs`")),
         Some(Value::String(s)) => Ok((vec![Item::Text(s.clone())], true)),
         Some(Value::Array(a)) if a.is_empty() => Err(ApiError::unprocessable("`inputs` cannot be an empty list")),
-        Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => Ok((vec![seq(&Value::Array(a.clone()), "inputs")?], true)),
+        // a list that starts with a string is one input: [text] or [text, text_pair] (as TEI reads it)
+        Some(v @ Value::Array(a)) if a[0].is_string() => Ok((vec![seq(v, "inputs")?], true)),
         Some(Value::Array(a)) => a.iter().enumerate().map(|(i, v)| seq(v, &format!("inputs[{i}]"))).collect::<Result<Vec<_>, _>>().map(|v| (v, false)),
         Some(v) => Err(ApiError::unprocessable(format!("`inputs` must be a string or a list, not {}", kind(v)))),
     }
@@ -249,56 +255,87 @@ impl State {
         Ok(())
     }
 
-    /// Counts each input's tokens (special tokens included); past `max_input` it is 413 unless `truncate`.
-    /// Returns the tokens the batch will hold (each input cut at the model's length).
-    fn count_tokens(&self, items: &[Item], truncate: bool, limited: bool) -> Result<usize, ApiError> {
+    /// Tokenizes each input (on a blocking thread): an input over `max_input` tokens gets 413, or with
+    /// `truncate` is cut after its `max_input`-th token (special tokens included, as TEI truncates); a NER text
+    /// (`windowed`) may be any length, every window counted. A request over `max_batch_tokens` tokens, or a
+    /// fill-mask request over `max_fill_mask_predictions` predictions, gets 413. Returns the inputs to run and
+    /// their tokens.
+    fn prepare(&self, task: Task, items: Vec<Item>, truncate: bool) -> Result<(Vec<Item>, usize), ApiError> {
         let tok = self.model.tokenizer().map_err(|e| api_error(&e))?;
+        let windowed = matches!(task, Task::Ner { .. });
         let opts = EncodeOptions::default();
-        let mut total = 0;
+        let mut total = 0usize;
+        let mut predictions = 0usize;
+        let mut out = Vec::with_capacity(items.len());
         for it in items {
-            let enc = match it {
+            let enc = match &it {
                 Item::Text(t) => tok.encode_with(Input::Single(t), &opts),
                 Item::Pair(a, b) => tok.encode_with(Input::Pair(a, b), &opts),
             }
             .map_err(|e| api_error(&roberta::Error::from(e)))?;
             let n = enc.ids.len();
-            if limited && !truncate && n > self.max_input {
-                return Err(ApiError::too_large(format!(
-                    "Input validation error: `inputs` must have less than {} tokens. Given: {n} (send \"truncate\": true to cut it)",
-                    self.max_input
-                )));
+            let mut it = it;
+            let mut kept = n;
+            if !windowed && n > self.max_input {
+                if !truncate {
+                    return Err(ApiError::too_large(format!(
+                        "Input validation error: `inputs` must have less than {} tokens. Given: {n} (send \"truncate\": true to cut it)",
+                        self.max_input
+                    )));
+                }
+                if let Item::Text(t) = &it {
+                    // the text up to the end of the last token that fits beside the special tokens
+                    let cut = EncodeOptions { max_length: Some(self.max_input), ..EncodeOptions::default() };
+                    let e = tok.encode_with(Input::Single(t), &cut).map_err(|e| api_error(&roberta::Error::from(e)))?;
+                    let end = (0..e.ids.len()).filter(|&i| e.special_tokens_mask[i] == 0).map(|i| e.byte_offsets[i].1).max().unwrap_or(0);
+                    it = Item::Text(t[..end].to_string());
+                }
+                kept = self.max_input;
             }
-            total += n.min(self.model.max_tokens());
+            if let (Task::FillMask { top_k }, Some(mask)) = (task, tok.mask_token_id()) {
+                predictions = predictions.saturating_add(enc.ids.iter().filter(|&&id| id == mask).count().saturating_mul(top_k));
+            }
+            total = total.saturating_add(kept.min(if windowed { usize::MAX } else { self.model.max_tokens() }));
+            out.push(it);
         }
-        Ok(total)
+        if total > self.cfg.max_batch_tokens {
+            return Err(ApiError::too_large(format!(
+                "the request holds {total} tokens, more than --max-batch-tokens {} allows in one request",
+                self.cfg.max_batch_tokens
+            )));
+        }
+        if predictions > self.cfg.max_fill_mask_predictions {
+            return Err(ApiError::too_large(format!(
+                "the request asks for {predictions} predictions (masks × top_k), more than the server's {}",
+                self.cfg.max_fill_mask_predictions
+            )));
+        }
+        Ok((out, total))
+    }
+
+    /// A place in the queue's bound, or 429 at once.
+    fn admit(&self) -> Result<Permit, ApiError> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.cfg.max_concurrent_requests {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::overloaded(format!(
+                "Model is overloaded: {} requests are queued or running (--max-concurrent-requests)",
+                self.cfg.max_concurrent_requests
+            )));
+        }
+        Ok(Permit(self.in_flight.clone()))
     }
 }
 
-/// Decrements the queue's count when the request is answered (or its client leaves).
-struct Admitted<'a>(&'a State);
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Validates on a blocking thread (tokenizing is CPU work), queues, and waits for the batcher's answer.
-async fn submit(s: Arc<State>, task: Task, items: Vec<Item>, truncate: bool, limited: bool) -> Result<Vec<Value>, ApiError> {
-    if s.in_flight.fetch_add(1, Ordering::SeqCst) >= s.cfg.max_concurrent_requests {
-        s.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return Err(ApiError::overloaded(format!(
-            "Model is overloaded: {} requests are queued or running (--max-concurrent-requests)",
-            s.cfg.max_concurrent_requests
-        )));
-    }
-    let _admitted = Admitted(&s);
+/// Validates on a blocking thread (tokenizing is CPU work), queues, and waits for the batcher's answer. The
+/// permit travels with the request until the batcher is done with it.
+async fn submit(s: Arc<State>, task: Task, items: Vec<Item>, truncate: bool) -> Result<Vec<Value>, ApiError> {
+    let permit = s.admit()?;
     let s2 = s.clone();
-    let (items, tokens) = tokio::task::spawn_blocking(move || s2.count_tokens(&items, truncate, limited).map(|t| (items, t)))
+    let (items, tokens) = tokio::task::spawn_blocking(move || s2.prepare(task, items, truncate))
         .await
         .map_err(|e| ApiError::backend(format!("tokenization failed: {e}")))??;
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = Job { task, items, tokens, reply, enqueued: Instant::now() };
+    let job = Job { task, items, tokens, reply, enqueued: Instant::now(), _permit: permit };
     s.queue.send(job).map_err(|_| ApiError::backend("the batching thread has stopped"))?;
     answer.await.map_err(|_| ApiError::backend("the batching thread has stopped"))?
 }
@@ -323,7 +360,7 @@ async fn embed(s: S, body: Body) -> Result<Json<Value>, ApiError> {
     let (normalize, truncate) = (flag(&b, "normalize", true)?, flag(&b, "truncate", false)?);
     s.check_count(inputs.len())?;
     let items = inputs.into_iter().map(Item::Text).collect();
-    Ok(Json(Value::Array(submit(s, Task::Embed { normalize }, items, truncate, true).await?)))
+    Ok(Json(Value::Array(submit(s, Task::Embed { normalize }, items, truncate).await?)))
 }
 
 /// `POST /predict` `{"inputs", "raw_scores" (false), "truncate" (false)}` → `[{label, score}]` sorted by score, or
@@ -335,7 +372,7 @@ async fn predict(s: S, body: Body) -> Result<Json<Value>, ApiError> {
     let (items, single) = predict_inputs(&b)?;
     let (raw, truncate) = (flag(&b, "raw_scores", false)?, flag(&b, "truncate", false)?);
     s.check_count(items.len())?;
-    Ok(Json(shaped(submit(s, Task::Predict { raw }, items, truncate, true).await?, single)))
+    Ok(Json(shaped(submit(s, Task::Predict { raw }, items, truncate).await?, single)))
 }
 
 /// `POST /ner` `{"inputs", "aggregation_strategy" ("simple", as the Hub's inference API)}` → entities as
@@ -353,7 +390,7 @@ async fn ner(s: S, body: Body) -> Result<Json<Value>, ApiError> {
     };
     s.check_count(inputs.len())?;
     let items = inputs.into_iter().map(Item::Text).collect();
-    Ok(Json(shaped(submit(s, Task::Ner { aggregation }, items, true, false).await?, single)))
+    Ok(Json(shaped(submit(s, Task::Ner { aggregation }, items, false).await?, single)))
 }
 
 /// `POST /fill-mask` `{"inputs", "top_k" (5), "truncate" (false)}` → predictions as `pipeline("fill-mask")`
@@ -366,14 +403,14 @@ async fn fill_mask(s: S, body: Body) -> Result<Json<Value>, ApiError> {
     let top_k = match field(&b, "top_k") {
         None => 5,
         Some(v) => match v.as_u64() {
-            Some(k) if (1..=1000).contains(&k) => k as usize,
-            _ => return Err(ApiError::unprocessable(format!("`top_k` must be an integer from 1 to 1000, not {v}"))),
+            Some(k) if k >= 1 && k as usize <= s.model.config().vocab_size => k as usize,
+            _ => return Err(ApiError::unprocessable(format!("`top_k` must be an integer from 1 to the vocabulary size {}, not {v}", s.model.config().vocab_size))),
         },
     };
     let truncate = flag(&b, "truncate", false)?;
     s.check_count(inputs.len())?;
     let items = inputs.into_iter().map(Item::Text).collect();
-    Ok(Json(shaped(submit(s, Task::FillMask { top_k }, items, truncate, true).await?, single)))
+    Ok(Json(shaped(submit(s, Task::FillMask { top_k }, items, truncate).await?, single)))
 }
 
 /// `POST /tokenize` `{"inputs", "add_special_tokens" (true)}` → `[[{"id", "text", "special", "start", "stop"}]]`
@@ -385,13 +422,20 @@ async fn tokenize(s: S, body: Body) -> Result<Json<Value>, ApiError> {
     let (inputs, _) = texts(&b)?;
     let special = flag(&b, "add_special_tokens", true)?;
     s.check_count(inputs.len())?;
+    let permit = s.admit()?;
     let s2 = s.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let _permit = permit;
         let tok = s2.model.tokenizer().map_err(|e| api_error(&e))?;
         let opts = EncodeOptions { add_special_tokens: special, ..EncodeOptions::default() };
         let mut all = Vec::new();
+        let mut total = 0usize;
         for t in &inputs {
             let enc = tok.encode_with(Input::Single(t), &opts).map_err(|e| api_error(&roberta::Error::from(e)))?;
+            total += enc.ids.len();
+            if total > s2.cfg.max_batch_tokens {
+                return Err(ApiError::too_large(format!("the request holds more than --max-batch-tokens {} tokens", s2.cfg.max_batch_tokens)));
+            }
             let toks: Vec<Value> = (0..enc.ids.len())
                 .map(|i| {
                     let id = enc.ids[i];
@@ -438,7 +482,16 @@ async fn decode(s: S, body: Body) -> Result<Json<Value>, ApiError> {
         Some(v) => vec![seq(v, "ids")?],
     };
     s.check_count(lists.len())?;
-    Ok(Json(Value::Array(lists.iter().map(|ids| json!(tok.decode(ids, skip))).collect())))
+    let permit = s.admit()?;
+    let s2 = s.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let tok = s2.model.tokenizer().expect("checked above");
+        Value::Array(lists.iter().map(|ids| json!(tok.decode(ids, skip))).collect())
+    })
+    .await
+    .map_err(|e| ApiError::backend(format!("decoding failed: {e}")))?;
+    Ok(Json(out))
 }
 
 async fn info_route(s: S) -> Json<Value> {
