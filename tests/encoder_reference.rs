@@ -3,50 +3,10 @@
 use roberta_checkpoint::{convert_bin_to_safetensors, safetensors::SafetensorsFile};
 use roberta_encoder::{BatchInput, Config, RobertaModel, Weights};
 use roberta_heads::Head;
-use roberta_tests::fixture;
-use std::path::{Path, PathBuf};
+use roberta_tests::{fixture, max_err, reference, scratch_dir, Reference};
+use std::path::Path;
 
 const TOL: f32 = 1e-4;
-
-/// A fresh, unique directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let d = std::env::temp_dir().join(format!("roberta-enc-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Reference {
-    ids: Vec<u32>,
-    mask: Vec<u32>,
-    batch: usize,
-    seq_len: usize,
-    file: SafetensorsFile,
-}
-
-fn reference(name: &str) -> Reference {
-    let file = SafetensorsFile::open(&fixture(&format!("reference/{name}_reference.safetensors"))).unwrap();
-    let (shape, ids) = file.i64("input_ids").unwrap();
-    let (_, mask) = file.i64("attention_mask").unwrap();
-    Reference {
-        ids: ids.iter().map(|&v| v as u32).collect(),
-        mask: mask.iter().map(|&v| v as u32).collect(),
-        batch: shape[0],
-        seq_len: shape[1],
-        file,
-    }
-}
-
-/// Max abs difference over rows of `width` whose mask is set.
-fn max_err(ours: &[f32], theirs: &[f32], width: usize, rows: &[bool]) -> f32 {
-    assert_eq!(ours.len(), theirs.len());
-    ours.chunks(width)
-        .zip(theirs.chunks(width))
-        .zip(rows)
-        .filter(|(_, &m)| m)
-        .flat_map(|((a, b), _)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
-        .fold(0.0, f32::max)
-}
 
 /// Runs the model of `dir` on the reference batch: (hidden states, logits).
 fn run(dir: &Path, r: &Reference) -> (Vec<Vec<f32>>, Vec<f32>) {
@@ -104,7 +64,7 @@ fn assert_same_weights(a: &Weights, b: &Weights) {
 #[test]
 fn bin_and_converted_safetensors_are_identical() {
     let src = fixture("models/tiny-mlm");
-    let dir = temp_dir("convert");
+    let dir = scratch_dir("convert");
     std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
     convert_bin_to_safetensors(&src.join("pytorch_model.bin"), &dir.join("model.safetensors")).unwrap();
     assert_same_weights(&Weights::load_dir(&src).unwrap(), &Weights::load_dir(&dir).unwrap());
@@ -179,7 +139,7 @@ fn forward_rejects_bad_input() {
 #[test]
 fn sharded_safetensors_load_like_the_single_file() {
     let src = fixture("models/tiny-ner");
-    let dir = temp_dir("sharded");
+    let dir = scratch_dir("sharded");
     for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }

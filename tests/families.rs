@@ -12,50 +12,13 @@
 //! encoder and heads within 1e-4, fill-mask with `<mask>` (which strips the spaces on its left), NER with the
 //! five aggregations (HF's space heuristic for sub-words), eval-ner over 128-token windows.
 use roberta::eval_ner::{evaluate, read_conll};
-use roberta::{Aggregation, Classifier, Device, FillMask, LoadOptions, Model, Ner};
-use roberta_checkpoint::safetensors::SafetensorsFile;
+use roberta::{Aggregation, Classifier, FillMask, LoadOptions, Model, Ner};
 use roberta_encoder::{BatchInput, Config, CpuDType, CpuOptions, Family, RobertaModel};
 use roberta_heads::Head;
-use roberta_tests::fixture;
+use roberta_tests::{fixture, lines, max_err, model, reference, Reference};
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
-
-struct Reference {
-    ids: Vec<u32>,
-    mask: Vec<u32>,
-    types: Vec<u32>,
-    batch: usize,
-    seq_len: usize,
-    file: SafetensorsFile,
-}
-
-/// `reference/{name}_reference.safetensors`; its token types (all 0 when it has none).
-fn reference(name: &str) -> Reference {
-    let file = SafetensorsFile::open(&fixture(&format!("reference/{name}_reference.safetensors"))).unwrap();
-    let (shape, ids) = file.i64("input_ids").unwrap();
-    let (_, mask) = file.i64("attention_mask").unwrap();
-    let types = file.i64("token_type_ids").map_or_else(|_| vec![0; ids.len()], |(_, t)| t);
-    Reference {
-        ids: ids.iter().map(|&v| v as u32).collect(),
-        mask: mask.iter().map(|&v| v as u32).collect(),
-        types: types.iter().map(|&v| v as u32).collect(),
-        batch: shape[0],
-        seq_len: shape[1],
-        file,
-    }
-}
-
-/// Max abs difference over rows of `width` whose mask is set.
-fn max_err(ours: &[f32], theirs: &[f32], width: usize, rows: &[bool]) -> f32 {
-    assert_eq!(ours.len(), theirs.len());
-    ours.chunks(width)
-        .zip(theirs.chunks(width))
-        .zip(rows)
-        .filter(|(_, &m)| m)
-        .flat_map(|((a, b), _)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
-        .fold(0.0, f32::max)
-}
 
 /// The encoder and head of `models/{model}` on the reference batch: every hidden state and the logits; for BERT
 /// the batch holds a pair, whose token types must matter.
@@ -119,14 +82,6 @@ fn token_classification_f16_matches_hf() {
 #[test]
 fn sequence_classification_from_legacy_bin_matches_hf() {
     check_reference("bert-cls", "bert_cls");
-}
-
-fn model(name: &str) -> Model {
-    Model::load(fixture(&format!("models/{name}")), Device::Cpu).expect("load model")
-}
-
-fn lines(rel: &str) -> Vec<Value> {
-    std::fs::read_to_string(fixture(rel)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

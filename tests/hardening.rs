@@ -2,19 +2,15 @@
 //! positions (windowed or truncated with a warning, never an error), empty / whitespace / special-token-only texts,
 //! batches mixing lengths 1 and 512 (each row as if run alone), one model shared by 8 threads, and a memory limit
 //! that splits batches without changing results.
-use roberta::{Aggregation, Classifier, Device, Embedder, FillMask, Model, Ner, Pooling};
+use roberta::{Aggregation, Classifier, Embedder, FillMask, Model, Ner, Pooling};
 use roberta_encoder::{BatchInput, Config, RobertaModel, Weights};
-use roberta_tests::fixture;
+use roberta_tests::{fixture, model};
 use std::sync::Arc;
 
 const FILLER: &str = "Mujer de 27 años, politoxicómana activa, que 15 días antes de ingresar comienza con tos seca, disnea de \
                       intensidad progresiva, fiebre, astenia, anorexia, náuseas y vómitos. ";
 /// A sentence in which tiny-ner finds `transaminasas` (B-PROTEINAS), as HF does (ner_pipeline.jsonl).
 const TAIL: &str = "En la analítica destacaba únicamente una moderada hiperglucemia y una ligera elevación de transaminasas.";
-
-fn model(name: &str) -> Model {
-    Model::load(fixture(&format!("models/{name}")), Device::Cpu).expect("load model")
-}
 
 /// About 2000 tokens of filler, then `tail`.
 fn long_text(tail: &str) -> String {

@@ -2,17 +2,9 @@
 //! (ner_pipeline.jsonl), NER evaluation on PharmaCoNER dev (ner_eval_dev.json) and the classifier
 //! (cls_reference.safetensors).
 use roberta::eval_ner::{evaluate, read_conll};
-use roberta::{Aggregation, Classifier, Device, FillMask, Model, Ner};
-use roberta_tests::fixture;
+use roberta::{Aggregation, Classifier, FillMask, Ner};
+use roberta_tests::{fixture, lines, model};
 use serde_json::Value;
-
-fn model(name: &str) -> Model {
-    Model::load(fixture(&format!("models/{name}")), Device::Cpu).expect("load model")
-}
-
-fn lines(rel: &str) -> Vec<Value> {
-    std::fs::read_to_string(fixture(rel)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
 
 #[test]
 fn fill_mask_matches_hf() {

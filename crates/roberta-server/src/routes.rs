@@ -54,7 +54,7 @@ pub(crate) fn info(model: &Model, cfg: &ServerConfig, max_input: usize, r: &Refu
         json!({"embedding": {"pooling": match cfg.pooling { roberta::Pooling::Cls => "cls", _ => "mean" }}})
     };
     // a snapshot of the Hugging Face cache is named by its commit
-    let sha = model.dir().file_name().and_then(|n| n.to_str()).filter(|n| n.len() == 40 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+    let sha = model.dir().file_name().and_then(|n| n.to_str()).filter(|n| roberta_checkpoint::hub::is_commit_hash(n));
     let mut routes = vec!["/embed", "/tokenize", "/decode"];
     if r.predict.is_none() {
         routes.push("/predict");
