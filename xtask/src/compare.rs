@@ -71,7 +71,7 @@ fn root() -> PathBuf {
 }
 
 /// Makes the peers' imports work with PYTHONPATH=.tools/pyenv, installing from PyPI if needed.
-fn ensure_python_packages(pyenv: &Path, onnx: bool) -> crate::Result<()> {
+pub fn ensure_python_packages(pyenv: &Path, onnx: bool) -> crate::Result<()> {
     let (imports, packages): (&str, &[&str]) = if onnx {
         ("import torch, transformers, safetensors, onnx, onnxruntime", &["torch", "transformers", "safetensors", "onnx", "onnxscript", "onnxruntime"])
     } else {

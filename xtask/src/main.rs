@@ -16,6 +16,7 @@ mod emulated;
 mod mutants;
 mod minilm;
 mod bench_serve;
+mod python;
 
 #[derive(clap::Parser)]
 #[command(name = "xtask", about = "roberta-rs developer runner (the user commands are the `roberta` binary's)")]
@@ -48,6 +49,12 @@ enum Cmd {
     /// Load-test the inference server: throughput and p50/p99 at 1, 8, 64 clients, dynamic batching against
     /// one request per forward pass.
     BenchServe(bench_serve::Args),
+    /// Build the Python package's wheel (roberta_rs, abi3, CPython >= 3.9) with maturin (installed into .tools/).
+    Python(python::Args),
+    /// Build and install the wheel into .tools/python and run the pytest suite of tests/python.
+    PythonTest(python::TestArgs),
+    /// roberta_rs.pipeline against transformers.pipeline on the same PharmaCoNER sentences (texts/s, checked).
+    PythonBench(python::BenchArgs),
 }
 
 /// The user commands, listed apart in `cargo xtask --help`.
@@ -80,6 +87,9 @@ fn main() -> ExitCode {
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::CheckMinilm(a) => minilm::run(a),
         Cmd::BenchServe(a) => bench_serve::run(a),
+        Cmd::Python(a) => python::run(a),
+        Cmd::PythonTest(a) => python::test(a),
+        Cmd::PythonBench(a) => python::bench(a),
         Cmd::Emulate(a) => emulate::run(a),
         Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),
     };

@@ -1,5 +1,5 @@
 //! `cargo xtask test`: the README's test command and CI's. Runs every workspace test (release profile, so the
-//! build is shared with the runner's), the NVRTC kernel check, the CUDA path under the emulated driver
+//! build is shared with the runner's), the Python package's tests (xtask/src/python.rs), the NVRTC kernel check, the CUDA path under the emulated driver
 //! (xtask/src/emulated.rs) and a bounded fuzzing run. Installs what it needs.
 use std::process::{Command, ExitCode};
 
@@ -12,6 +12,9 @@ pub struct Args {
     /// Skip the emulated-CUDA step (the GPU tests under the emulated driver, validate, mutants).
     #[arg(long)]
     pub no_emulated: bool,
+    /// Skip the Python package's step (the wheel built and installed into .tools/python, pytest on tests/python).
+    #[arg(long)]
+    pub no_python: bool,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     pub rest: Vec<String>,
@@ -65,6 +68,10 @@ pub fn cargo_executables(args: &[&str]) -> crate::Result<Vec<Artifact>> {
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--release"]).args(&a.rest))?;
+    if !a.no_python {
+        // the roberta_rs wheel against the HF references, the Dask runner on a LocalCluster (~1.5 min)
+        crate::python::test(crate::python::TestArgs { pytest: Vec::new() })?;
+    }
     crate::check_kernels::run(crate::check_kernels::Args::default())?;
     if !a.no_emulated {
         // The CUDA path on the emulated driver: 5 configurations, validate on every fixture, the mutants.

@@ -1,6 +1,6 @@
 //! `roberta embed --model DIR [--pooling mean|cls] [--normalize]`: `{"text"}` → `{"text","embedding":[..]}`.
 use crate::io::IoArgs;
-use crate::pipeline::{run_texts, stream, strs, text_of, ModelArgs};
+use crate::pipeline::{run_texts, stream, strs, text_of, ModelArgs, Task, TaskFn};
 use roberta::{Embedder, Pooling};
 use std::process::ExitCode;
 
@@ -22,7 +22,12 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     a.io.check()?;
+    stream(&a.io, &*task(&a)?)
+}
+
+/// The command's task (its model loaded), without its input and output.
+pub fn task(a: &Args) -> crate::Result<Box<dyn Task>> {
     let pooling: Pooling = a.pooling.parse()?;
     let emb = Embedder::new(a.model.load()?, pooling, a.normalize)?;
-    stream(&a.io, "embed", a.model.batch_size * 4, text_of, |t| run_texts(emb.run(&strs(t)), "embedding"))
+    Ok(TaskFn::boxed("embed", a.model.batch_size * 4, text_of, move |t: &[String]| run_texts(emb.run(&strs(t)), "embedding")))
 }

@@ -188,11 +188,7 @@ impl IoArgs {
         };
         let lines = Lines { reader: BufReader::with_capacity(1 << 16, reader), line: 0, offset: 0, buf: Vec::new() };
         Ok(match (self.format, self.split.unwrap_or(Split::Lines)) {
-            (Format::Jsonl, _) => Box::new(lines.filter_map(|(line, r)| match r {
-                Err(e) => Some(Record { line, value: Err(e) }),
-                Ok(s) if s.trim().is_empty() => None,
-                Ok(s) => Some(Record { line, value: parse_record(&s, line) }),
-            })),
+            (Format::Jsonl, _) => Box::new(jsonl(lines)),
             (Format::Text, Split::Lines) => Box::new(lines.filter_map(|(line, r)| match r {
                 Err(e) => Some(Record { line, value: Err(e) }),
                 Ok(s) if s.trim().is_empty() => None,
@@ -207,6 +203,23 @@ impl IoArgs {
         self.check()?;
         Output::create(self.output.as_deref())
     }
+}
+
+/// JSON Lines records read from `reader`, a part of a larger input that starts at line `first_line` (1-based)
+/// and byte `first_byte`: what `--input` gives for those lines (blank lines skipped, a byte-order mark skipped
+/// on line 1, the same error records naming the input's line and byte). The Dask runner reads its partitions
+/// through this.
+pub fn jsonl_records(reader: impl Read + 'static, first_line: usize, first_byte: usize) -> impl Iterator<Item = Record> {
+    let reader: Box<dyn Read> = Box::new(reader);
+    jsonl(Lines { reader: BufReader::with_capacity(1 << 16, reader), line: first_line.saturating_sub(1), offset: first_byte, buf: Vec::new() })
+}
+
+fn jsonl(lines: Lines) -> impl Iterator<Item = Record> {
+    lines.filter_map(|(line, r)| match r {
+        Err(e) => Some(Record { line, value: Err(e) }),
+        Ok(s) if s.trim().is_empty() => None,
+        Ok(s) => Some(Record { line, value: parse_record(&s, line) }),
+    })
 }
 
 /// Whether two paths name one file (through symlinks, `./` spellings, hard links); false when either is missing.

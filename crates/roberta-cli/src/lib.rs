@@ -15,6 +15,7 @@ mod fill_mask;
 pub mod io;
 mod ner;
 pub mod pipeline;
+#[cfg(feature = "server")]
 mod serve;
 mod tokenize;
 mod validate;
@@ -52,6 +53,7 @@ enum Cmd {
     /// Fetch a model from the Hugging Face Hub into the HF cache; print its snapshot directory.
     Download(download::Args),
     /// The inference server: TEI's HTTP API plus /ner and /fill-mask, with dynamic batching.
+    #[cfg(feature = "server")]
     Serve(serve::Args),
     /// Write model.safetensors from a pytorch_model.bin.
     Convert(convert::Args),
@@ -109,6 +111,7 @@ where
         Cmd::EvalNer(a) => eval_ner::run(a),
         Cmd::Validate(a) => validate::run(a),
         Cmd::Download(a) => download::run(a),
+        #[cfg(feature = "server")]
         Cmd::Serve(a) => serve::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::Demo(a) => demo::run(a),
@@ -121,6 +124,71 @@ where
             ExitCode::from(2)
         }
     }
+}
+
+/// The pipeline commands a [`pipeline::Task`] can be made of, as [`task_from_args`] takes them.
+pub const TASKS: [&str; 4] = ["fill-mask", "ner", "classify", "embed"];
+
+/// A pipeline command's task from its command line (`["ner", "--model", DIR, "--aggregation", "first"]`,
+/// without the program name), with the command's own checks and its model loaded: what `roberta <command>`
+/// would run, for a caller that brings the records (the Python package's Dask runner). Input and output
+/// options are refused: the caller reads and writes. Parse errors come back as clap's message.
+pub fn task_from_args<I, T>(args: I) -> Result<Box<dyn pipeline::Task>>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cmd = parse_task_args(args)?;
+    match cmd {
+        Cmd::FillMask(a) => fill_mask::task(&a),
+        Cmd::Ner(a) => ner::task(&a),
+        Cmd::Classify(a) => classify::task(&a),
+        Cmd::Embed(a) => embed::task(&a),
+        _ => unreachable!("parse_task_args keeps the pipeline commands"),
+    }
+}
+
+/// Checks a pipeline command line as [`task_from_args`] takes it, without loading anything.
+pub fn check_task_args<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    parse_task_args(args).map(|_| ())
+}
+
+fn parse_task_args<I, T>(args: I) -> Result<Cmd>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = std::iter::once(OsString::from("roberta")).chain(args.into_iter().map(Into::into)).collect();
+    let name = args.get(1).map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    if !TASKS.contains(&name.as_str()) {
+        return Err(format!("unknown task {name:?}: one of {}", TASKS.join(", ")).into());
+    }
+    let cli = Cli::try_parse_from(args).map_err(|e| e.render().to_string().trim_end().to_string())?;
+    let io = match &cli.cmd {
+        Cmd::FillMask(a) => &a.io,
+        Cmd::Ner(a) => &a.io,
+        Cmd::Classify(a) => &a.io,
+        Cmd::Embed(a) => &a.io,
+        _ => unreachable!("checked above"),
+    };
+    let given: Vec<&str> = [
+        (io.input.is_some(), "--input"),
+        (io.output.is_some(), "--output"),
+        (io.text.is_some(), "a TEXT argument"),
+        (io.format != io::Format::Jsonl, "--format"),
+        (io.split.is_some(), "--split"),
+    ]
+    .into_iter()
+    .filter_map(|(set, what)| set.then_some(what))
+    .collect();
+    if !given.is_empty() {
+        return Err(format!("{name}: {} cannot be given here (the caller reads the records and writes the output)", given.join(", ")).into());
+    }
+    Ok(cli.cmd)
 }
 
 /// Whether an error is (or wraps) a write to a closed pipe.

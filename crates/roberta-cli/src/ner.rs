@@ -2,7 +2,7 @@
 //! `{"text"}` → `{"text","entities":[..]}` as `pipeline("token-classification")`; long texts run in overlapping
 //! windows.
 use crate::io::IoArgs;
-use crate::pipeline::{run_texts, stream, strs, text_of, ModelArgs};
+use crate::pipeline::{run_texts, stream, strs, text_of, ModelArgs, Task, TaskFn};
 use roberta::{Aggregation, Ner, Words};
 use std::process::ExitCode;
 
@@ -43,6 +43,11 @@ pub enum WordsArg {
 /// Runs the command.
 pub fn run(a: Args) -> crate::Result<ExitCode> {
     a.io.check()?;
+    stream(&a.io, &*task(&a)?)
+}
+
+/// The command's task (its model loaded), without its input and output.
+pub fn task(a: &Args) -> crate::Result<Box<dyn Task>> {
     let agg: Aggregation = a.aggregation.parse()?;
     if a.stride.is_some() && agg == Aggregation::None {
         return Err("--stride was given to process all the text but --aggregation is none: choose simple, first, average or max (as HF requires)".into());
@@ -58,5 +63,5 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
     if let Some(s) = a.stride {
         ner = ner.with_stride(s)?;
     }
-    stream(&a.io, "ner", a.model.batch_size * 4, text_of, |t| run_texts(ner.run(&strs(t)), "entities"))
+    Ok(TaskFn::boxed("ner", a.model.batch_size * 4, text_of, move |t: &[String]| run_texts(ner.run(&strs(t)), "entities")))
 }

@@ -118,16 +118,109 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Streams the input through a command: `extract` reads what the command needs from a record (or says why
-/// it cannot), `run` turns a batch of those into the fields to add (or an error message per record). Writes one
-/// output line per input record, in order; exit code 1 when any record failed.
-pub fn stream<X>(
-    io: &IoArgs,
-    name: &str,
+/// One record through a pipeline command: its output record, and the warning or the error message it gave
+/// (the output record is then the error record `{"line", "error", <its fields>}`).
+pub struct Done {
+    /// The input's 1-based line number.
+    pub line: usize,
+    /// The output record.
+    pub record: Fields,
+    /// Set when the text was cut (also a `warning` field of the record).
+    pub warning: Option<String>,
+    /// Set when the record failed.
+    pub error: Option<String>,
+}
+
+/// A pipeline command ready to run, its model loaded: records in, output records out, in order. The command
+/// line streams a file through it; the Python package's Dask runner sends each partition through one per worker
+/// (`Send + Sync`: one task serves many threads).
+pub trait Task: Send + Sync {
+    /// The command's name (`ner`, `fill-mask`, ...).
+    fn name(&self) -> &'static str;
+    /// Records per call to the pipeline.
+    fn batch(&self) -> usize;
+    /// Runs records in batches of [`Task::batch`]; a failure of a whole batch (a forward pass: the device,
+    /// memory) is fatal, so that no output made only of errors replaces a good one.
+    fn process(&self, records: Vec<Record>) -> crate::Result<Vec<Done>>;
+}
+
+/// A [`Task`] from two functions: `extract` reads what the command needs from a record (or says why it cannot),
+/// `run` turns a batch of those into the fields to add (or an error message per record).
+pub struct TaskFn<X, E, R> {
+    name: &'static str,
     batch: usize,
-    extract: impl Fn(&Fields, usize) -> Result<X, String>,
-    mut run: impl FnMut(&[X]) -> BatchResult,
-) -> crate::Result<ExitCode> {
+    extract: E,
+    run: R,
+    _x: std::marker::PhantomData<fn() -> X>,
+}
+
+impl<X, E, R> TaskFn<X, E, R>
+where
+    E: Fn(&Fields, usize) -> Result<X, String> + Send + Sync + 'static,
+    R: Fn(&[X]) -> BatchResult + Send + Sync + 'static,
+    X: 'static,
+{
+    /// A boxed task.
+    pub fn boxed(name: &'static str, batch: usize, extract: E, run: R) -> Box<dyn Task> {
+        Box::new(TaskFn { name, batch: batch.max(1), extract, run, _x: std::marker::PhantomData })
+    }
+}
+
+impl<X, E, R> Task for TaskFn<X, E, R>
+where
+    E: Fn(&Fields, usize) -> Result<X, String> + Send + Sync,
+    R: Fn(&[X]) -> BatchResult + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn process(&self, records: Vec<Record>) -> crate::Result<Vec<Done>> {
+        let mut done = Vec::with_capacity(records.len());
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let mut inputs = Vec::new();
+            let mut slots = Vec::new();
+            for Record { line, value } in records.by_ref().take(self.batch) {
+                let (fields, x) = match value {
+                    Ok(m) => {
+                        let x = (self.extract)(&m, line);
+                        (Some(m), x)
+                    }
+                    Err(e) => (None, Err(e)),
+                };
+                slots.push((line, fields, x.map(|x| inputs.push(x))));
+            }
+            let mut results = if inputs.is_empty() { Vec::new() } else { (self.run)(&inputs)? }.into_iter();
+            for (line, fields, x) in slots {
+                let res = x.and_then(|()| results.next().expect("one result per input").map_err(|e| format!("line {line}: {e}")));
+                done.push(match res {
+                    Ok(o) => {
+                        let mut record = fields.unwrap_or_default();
+                        for (k, v) in o.value {
+                            record.set(k, v);
+                        }
+                        if let Some(w) = &o.warning {
+                            record.set("warning", raw(w));
+                        }
+                        Done { line, record, warning: o.warning, error: None }
+                    }
+                    Err(e) => Done { line, record: error_record(line, &e, fields), warning: None, error: Some(e) },
+                });
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Streams the input through a task: one output line per input record, in order, a progress bar on stderr and a
+/// summary at the end; warnings and errors also on stderr. Exit code 1 when any record failed.
+pub fn stream(io: &IoArgs, task: &dyn Task) -> crate::Result<ExitCode> {
+    let name = task.name();
     let records = io.records()?;
     let mut out = io.writer()?;
     let bar = indicatif::ProgressBar::new_spinner();
@@ -136,55 +229,28 @@ pub fn stream<X>(
     bar.set_message(name.to_string());
     let t0 = Instant::now();
     let (mut n, mut failed, mut warned, mut chars) = (0usize, 0usize, 0usize, 0usize);
-    // (line, the record's fields when it parsed, what the command extracted or why it could not)
-    type Pending<X> = Vec<(usize, Option<Fields>, Result<X, String>)>;
-    let mut pending: Pending<X> = Vec::new();
-    let mut flush = |pending: &mut Pending<X>, out: &mut crate::io::Output| -> crate::Result<()> {
-        let mut inputs = Vec::new();
-        let mut slots = Vec::with_capacity(pending.len());
-        for (line, fields, x) in pending.drain(..) {
-            slots.push((line, fields, x.map(|x| inputs.push(x))));
-        }
-        let mut results = if inputs.is_empty() { Vec::new() } else { run(&inputs)? }.into_iter();
-        for (line, fields, x) in slots {
-            let res = x.and_then(|()| results.next().expect("one result per input").map_err(|e| format!("line {line}: {e}")));
-            let v = match res {
-                Ok(o) => {
-                    let mut rec = fields.unwrap_or_default();
-                    for (k, v) in o.value {
-                        rec.set(k, v);
-                    }
-                    if let Some(w) = o.warning {
-                        warned += 1;
-                        eprintln!("{name}: line {line}: {w}");
-                        rec.set("warning", raw(&w));
-                    }
-                    rec
-                }
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("{name}: {e}");
-                    error_record(line, &e, fields)
-                }
-            };
-            out.write(&v)?;
+    let mut pending: Vec<Record> = Vec::new();
+    let mut flush = |pending: &mut Vec<Record>, out: &mut crate::io::Output| -> crate::Result<()> {
+        for d in task.process(std::mem::take(pending))? {
+            if let Some(w) = &d.warning {
+                warned += 1;
+                eprintln!("{name}: line {}: {w}", d.line);
+            }
+            if let Some(e) = &d.error {
+                failed += 1;
+                eprintln!("{name}: {e}");
+            }
+            out.write(&d.record)?;
         }
         Ok(())
     };
-    for Record { line, value } in records {
-        let (fields, x) = match value {
-            Ok(m) => {
-                let x = extract(&m, line);
-                (Some(m), x)
-            }
-            Err(e) => (None, Err(e)),
-        };
-        if let Some(Value::String(t)) = fields.as_ref().and_then(|m| m.get("text").ok().flatten()) {
+    for rec in records {
+        if let Ok(Some(Value::String(t))) = rec.value.as_ref().map(|m| m.get("text").ok().flatten()) {
             chars += t.chars().count();
         }
-        pending.push((line, fields, x));
+        pending.push(rec);
         n += 1;
-        if pending.len() >= batch.max(1) {
+        if pending.len() >= task.batch() {
             flush(&mut pending, &mut out)?;
             bar.set_position(n as u64);
         }

@@ -2,7 +2,7 @@
 //! `{"text","text_pair"}` or (with `--split-words`) `{"words":[..]}`; output: the record plus `input_ids` and
 //! `offsets` (character offsets), and `word_ids` for pre-split words.
 use crate::io::{raw, text_and_pair, Fields, IoArgs};
-use crate::pipeline::{stream, Added};
+use crate::pipeline::{stream, Added, TaskFn};
 use roberta::Output;
 use roberta_tokenizer::{EncodeOptions, Input, Tokenizer};
 use serde_json::Value;
@@ -83,5 +83,8 @@ pub fn run(a: Args) -> crate::Result<ExitCode> {
         tok.encode_with(Input::Single(""), &opts).map_err(|e| format!("--max-length {max}: {e}"))?;
     }
     let split = a.split_words;
-    stream(&a.io, "tokenize", 256, |v, line| read(v, split, line), |jobs| Ok(jobs.iter().map(|j| encode(&tok, j, &opts)).collect()))
+    let task = TaskFn::boxed("tokenize", 256, move |v: &Fields, line| read(v, split, line), move |jobs: &[Job]| {
+        Ok(jobs.iter().map(|j| encode(&tok, j, &opts)).collect())
+    });
+    stream(&a.io, &*task)
 }

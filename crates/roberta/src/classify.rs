@@ -18,11 +18,34 @@ pub struct LabelScore {
     pub score: f32,
 }
 
+/// What turns a row of logits into scores: HF's `function_to_apply`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreFunction {
+    /// Softmax over the labels (single-label checkpoints' default).
+    Softmax,
+    /// Each logit's sigmoid (the default for multi-label checkpoints and for a single logit).
+    Sigmoid,
+    /// The raw logits.
+    None,
+}
+
+impl std::str::FromStr for ScoreFunction {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<ScoreFunction> {
+        match s.to_ascii_lowercase().as_str() {
+            "softmax" => Ok(ScoreFunction::Softmax),
+            "sigmoid" => Ok(ScoreFunction::Sigmoid),
+            "none" => Ok(ScoreFunction::None),
+            _ => Err(crate::Error::Input(format!("function_to_apply must be softmax, sigmoid or none, not {s:?}"))),
+        }
+    }
+}
+
 /// The classification pipeline.
 pub struct Classifier {
     model: Arc<Model>,
     top_k: Option<usize>,
-    sigmoid: bool,
+    function: ScoreFunction,
     labels: Vec<String>,
 }
 
@@ -35,6 +58,7 @@ impl Classifier {
         };
         model.tokenizer()?;
         let sigmoid = model.config().problem_type.as_deref() == Some("multi_label_classification") || h.num_labels() == 1;
+        let function = if sigmoid { ScoreFunction::Sigmoid } else { ScoreFunction::Softmax };
         let mut labels = model.config().labels();
         labels.resize_with(h.num_labels(), || String::new());
         for (i, l) in labels.iter_mut().enumerate() {
@@ -42,7 +66,19 @@ impl Classifier {
                 *l = roberta_heads::scores::default_label(i);
             }
         }
-        Ok(Classifier { model, top_k, sigmoid, labels })
+        Ok(Classifier { model, top_k, function, labels })
+    }
+
+    /// Scores with `function` instead of the checkpoint's default (softmax, or sigmoid for multi-label and
+    /// single-logit checkpoints), as HF's `function_to_apply`.
+    pub fn with_function(mut self, function: ScoreFunction) -> Classifier {
+        self.function = function;
+        self
+    }
+
+    /// The labels' names, in the head's order (`id2label`, or `LABEL_i` where the config names none).
+    pub fn labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The model (clone the `Arc` to share it with another pipeline).
@@ -107,7 +143,11 @@ impl Classifier {
 
     /// Labels sorted by score from one row of logits.
     pub fn scores(&self, logits: &[f32]) -> Vec<LabelScore> {
-        let scores = if self.sigmoid { logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect() } else { roberta_heads::scores::softmax(logits) };
+        let scores = match self.function {
+            ScoreFunction::Sigmoid => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+            ScoreFunction::Softmax => roberta_heads::scores::softmax(logits),
+            ScoreFunction::None => logits.to_vec(),
+        };
         let mut v: Vec<LabelScore> = scores.into_iter().zip(&self.labels).map(|(score, l)| LabelScore { label: l.clone(), score }).collect();
         v.sort_by(|a, b| b.score.total_cmp(&a.score));
         v.truncate(self.top_k.unwrap_or(usize::MAX));

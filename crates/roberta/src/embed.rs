@@ -20,6 +20,18 @@ impl std::ops::Deref for Embedding {
     }
 }
 
+/// Every token's last hidden state for one text, `<s>` and `</s>` included: `pipeline("feature-extraction")`'s
+/// `[1, tokens, hidden]` for that text, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenStates {
+    /// Tokens (rows).
+    pub tokens: usize,
+    /// The hidden size (columns).
+    pub hidden: usize,
+    /// `tokens · hidden` values.
+    pub values: Vec<f32>,
+}
+
 /// The embedding pipeline.
 pub struct Embedder {
     model: Arc<Model>,
@@ -46,6 +58,33 @@ impl Embedder {
             Ok(v) => v.into_iter().map(Ok).collect(),
             Err(e) => each_failed(texts.len(), e),
         }
+    }
+
+    /// Every token's last hidden state per text, unpooled, as `pipeline("feature-extraction")` (no pooling, no
+    /// normalization); a text longer than the model is cut to its length (`truncation=True`) with a warning.
+    pub fn token_states(&self, texts: &[&str]) -> Vec<Result<Output<TokenStates>>> {
+        let encoded: Vec<Result<(Vec<u32>, Option<String>)>> = texts.iter().map(|t| self.model.encode_truncated(t)).collect();
+        let ok: Vec<usize> = (0..texts.len()).filter(|&i| encoded[i].is_ok()).collect();
+        let seqs: Vec<&[u32]> = ok.iter().map(|&i| encoded[i].as_ref().expect("ok").0.as_slice()).collect();
+        let hidden = self.model.config().hidden_size;
+        let mut states: Vec<Vec<f32>> = vec![Vec::new(); ok.len()];
+        let res = self.model.forward_all(&seqs, |k, h, b| {
+            states[k] = h.sequence(b).to_vec();
+            Ok(())
+        });
+        let mut states = match res {
+            Ok(()) => states.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => each_failed(ok.len(), e),
+        }
+        .into_iter();
+        encoded
+            .into_iter()
+            .map(|e| {
+                let (ids, warning) = e?;
+                let values = states.next().expect("one per text")?;
+                Ok(Output { value: TokenStates { tokens: ids.len(), hidden, values }, warning })
+            })
+            .collect()
     }
 
     fn vectors(&self, texts: &[&str]) -> Result<Vec<Output<Embedding>>> {

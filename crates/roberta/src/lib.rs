@@ -26,8 +26,8 @@ mod model;
 mod ner;
 mod output;
 
-pub use classify::{Classifier, LabelScore};
-pub use embed::{Embedder, Embedding};
+pub use classify::{Classifier, LabelScore, ScoreFunction};
+pub use embed::{Embedder, Embedding, TokenStates};
 pub use fill_mask::{FillMask, Masks, Prediction};
 pub use model::{LoadOptions, Model};
 pub use ner::{Ner, Words};
