@@ -4,8 +4,8 @@ Run by `cargo xtask python-bench` (the wheel installed into .tools/python, trans
 .tools/pyenv). Texts: sentences of tests/fixtures/corpora/pharmaconer/dev.txt (words joined with spaces), the
 first N of 6 words or more. Both pipelines get the same batch size and the same number of CPU threads (torch's
 intra-op threads, roberta_rs's rayon pool through RAYON_NUM_THREADS, set by the caller). Every output is checked
-against transformers' (same entity words and offsets / labels / tokens; scores within 1e-4), so a faster wrong
-answer cannot pass. Prints one table line per engine and a JSON line at the end.
+against transformers' with f32 (same entity words and offsets / labels / tokens; scores within 1e-4), so a
+faster wrong answer cannot pass. Prints one table line per engine and a JSON line at the end.
 """
 import argparse
 import json
@@ -69,7 +69,8 @@ def main():
     kw = {"top_k": None} if a.task == "text-classification" else {}
     ours = roberta_rs.pipeline(a.task, model=a.model, batch_size=a.batch_size, dtype=a.dtype)
     theirs = hf_pipeline(a.task, model=a.model, device="cpu", batch_size=a.batch_size)
-    same(a.task, ours(texts[:8], **kw), theirs(texts[:8], **kw))
+    if a.dtype == "f32":  # int8 is not HF's f32 to 1e-4 (its accuracy is measured by tests/int8.rs)
+        same(a.task, ours(texts[:8], **kw), theirs(texts[:8], **kw))
     times = {"roberta_rs": [], "transformers": []}
     for _ in range(a.rounds):
         for name, pipe in (("roberta_rs", ours), ("transformers", theirs)):
