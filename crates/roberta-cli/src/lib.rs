@@ -18,6 +18,7 @@ pub mod pipeline;
 #[cfg(feature = "server")]
 mod serve;
 mod tokenize;
+mod train;
 mod validate;
 
 const AFTER_HELP: &str = "\
@@ -55,6 +56,8 @@ enum Cmd {
     /// The inference server: TEI's HTTP API plus /ner and /fill-mask, with dynamic batching.
     #[cfg(feature = "server")]
     Serve(serve::Args),
+    /// Fine-tune a token- or sequence-classification head and the encoder (HF Trainer's defaults).
+    Train(train::Args),
     /// Write model.safetensors from a pytorch_model.bin.
     Convert(convert::Args),
     /// Fill-mask and NER on the small Spanish clinical models of tests/fixtures.
@@ -113,6 +116,7 @@ where
         Cmd::Download(a) => download::run(a),
         #[cfg(feature = "server")]
         Cmd::Serve(a) => serve::run(a),
+        Cmd::Train(a) => train::run(a),
         Cmd::Convert(a) => convert::run(a),
         Cmd::Demo(a) => demo::run(a),
     };

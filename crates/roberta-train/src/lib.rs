@@ -1,8 +1,12 @@
 //! roberta-train: fine-tuning RoBERTa-family encoders with a token- or sequence-classification head on the CPU,
 //! with HF Trainer's semantics. [`ops`] holds every op's forward beside its backward; [`model`] the trainable
-//! model (forward keeping activations, backward).
+//! model (forward keeping activations, backward); [`adamw`] the optimizer, clipping and schedule; [`data`] the
+//! examples; [`train`] the Trainer loop and the HF directory it writes.
+pub mod adamw;
+pub mod data;
 pub mod model;
 pub mod ops;
+pub mod train;
 
 /// What training can fail with; each message names the file, tensor or record at fault.
 #[derive(Debug, thiserror::Error)]
