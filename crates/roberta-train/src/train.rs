@@ -81,7 +81,14 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, f32, f32, f64);
 /// Trains and writes the HF directory `args.out`.
 pub fn train(args: &TrainArgs, progress: Progress) -> Result<TrainReport> {
     let tok = Tokenizer::from_dir(&args.model)?;
-    let max_len = args.max_length.min(roberta_encoder::Config::from_file(&args.model.join("config.json"))?.max_seq_len());
+    let config = roberta_encoder::Config::from_file(&args.model.join("config.json"))?;
+    if config.family() != roberta_encoder::Family::Roberta {
+        return Err(Error::Unsupported(format!(
+            "{}: training supports the RoBERTa family (roberta, xlm-roberta) for now, not BERT",
+            args.model.display()
+        )));
+    }
+    let max_len = args.max_length.min(config.max_seq_len());
     let token = args.task == Task::Token;
     // data and labels
     let (labels, train_ex) = if token {
