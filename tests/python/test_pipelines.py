@@ -50,6 +50,8 @@ def test_fill_mask_options_and_errors(roberta_rs):
         fm("Dolor <mask>.", targets=["fiebre"])
     with pytest.raises(TypeError):
         fm(42)
+    with pytest.raises(TypeError):
+        fm({"text": "Dolor <mask>."})  # a dict is text-classification's pair input, not a batch
     # a generator gives an iterator of results
     it = fm(t for t in ["Dolor <mask>.", "Fiebre <mask>."])
     assert not isinstance(it, list) and len(list(it)) == 2

@@ -17,6 +17,7 @@ mod mutants;
 mod minilm;
 mod bench_serve;
 mod python;
+mod train_bench;
 
 #[derive(clap::Parser)]
 #[command(name = "xtask", about = "roberta-rs developer runner (the user commands are the `roberta` binary's)")]
@@ -55,6 +56,8 @@ enum Cmd {
     PythonTest(python::TestArgs),
     /// roberta_rs.pipeline against transformers.pipeline on the same PharmaCoNER sentences (texts/s, checked).
     PythonBench(python::BenchArgs),
+    /// Training tokens/s and peak RSS of roberta-train against PyTorch on the same shapes and threads.
+    TrainBench(train_bench::Args),
 }
 
 /// The user commands, listed apart in `cargo xtask --help`.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Cmd::Python(a) => python::run(a),
         Cmd::PythonTest(a) => python::test(a),
         Cmd::PythonBench(a) => python::bench(a),
+        Cmd::TrainBench(a) => train_bench::run(a),
         Cmd::Emulate(a) => emulate::run(a),
         Cmd::EmulatedTests(a) => emulated::run(a).map(|()| ExitCode::SUCCESS),
     };

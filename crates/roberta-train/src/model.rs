@@ -362,12 +362,13 @@ impl Model {
                 let mut dx = vec![0.0; n * h];
                 {
                     let (wi, bi) = (self.head[0], self.head[1]);
-                    let w = self.params[wi].data.clone();
+                    let w = std::mem::take(&mut self.params[wi].data);
                     let mut dw = std::mem::take(&mut self.params[wi].grad);
                     let mut db = std::mem::take(&mut self.params[bi].grad);
                     ops::linear_backward(Some(&mut dx), &mut dw, &mut db, &dlogits, &cache.head_in, &w, n, h, nl, false);
                     self.params[wi].grad = dw;
                     self.params[bi].grad = db;
+                    self.params[wi].data = w;
                 }
                 ops::dropout_backward(&mut dx, &cache.head_drop);
                 dh = dx;
@@ -377,24 +378,26 @@ impl Model {
                 let (dw_i, db_i, ow_i, ob_i) = (self.head[0], self.head[1], self.head[2], self.head[3]);
                 let mut dt = vec![0.0; bs * h];
                 {
-                    let w = self.params[ow_i].data.clone();
+                    let w = std::mem::take(&mut self.params[ow_i].data);
                     let mut dw = std::mem::take(&mut self.params[ow_i].grad);
                     let mut db = std::mem::take(&mut self.params[ob_i].grad);
                     ops::linear_backward(Some(&mut dt), &mut dw, &mut db, &dlogits, &cache.dense_out, &w, bs, h, nl, false);
                     self.params[ow_i].grad = dw;
                     self.params[ob_i].grad = db;
+                    self.params[ow_i].data = w;
                 }
                 ops::dropout_backward(&mut dt, &cache.head_drop2);
                 let mut dd = vec![0.0; bs * h];
                 ops::tanh_backward(&mut dd, &dt, &cache.tanh_out);
                 let mut dx = vec![0.0; bs * h];
                 {
-                    let w = self.params[dw_i].data.clone();
+                    let w = std::mem::take(&mut self.params[dw_i].data);
                     let mut dw = std::mem::take(&mut self.params[dw_i].grad);
                     let mut db = std::mem::take(&mut self.params[db_i].grad);
                     ops::linear_backward(Some(&mut dx), &mut dw, &mut db, &dd, &cache.head_in, &w, bs, h, h, false);
                     self.params[dw_i].grad = dw;
                     self.params[db_i].grad = db;
+                    self.params[dw_i].data = w;
                 }
                 ops::dropout_backward(&mut dx, &cache.head_drop);
                 for s in 0..bs {
@@ -408,12 +411,13 @@ impl Model {
             // LN2
             let mut dr2 = vec![0.0; n * h];
             {
-                let g = self.params[l.ln2_g].data.clone();
+                let g = std::mem::take(&mut self.params[l.ln2_g].data);
                 let mut dg = std::mem::take(&mut self.params[l.ln2_g].grad);
                 let mut db = std::mem::take(&mut self.params[l.ln2_b].grad);
                 ops::layer_norm_backward(&mut dr2, &mut dg, &mut db, &dh, &lc.r2, &lc.ln2_mean, &lc.ln2_rstd, &g, h);
                 self.params[l.ln2_g].grad = dg;
                 self.params[l.ln2_b].grad = db;
+                self.params[l.ln2_g].data = g;
             }
             // residual: dh1 = dr2 (+ through the FFN below)
             let mut dh1 = dr2.clone();
@@ -421,54 +425,59 @@ impl Model {
             ops::dropout_backward(&mut d_o, &lc.o_drop);
             let mut dg_act = vec![0.0; n * f];
             {
-                let w = self.params[l.o_w].data.clone();
+                let w = std::mem::take(&mut self.params[l.o_w].data);
                 let mut dw = std::mem::take(&mut self.params[l.o_w].grad);
                 let mut db = std::mem::take(&mut self.params[l.o_b].grad);
                 ops::linear_backward(Some(&mut dg_act), &mut dw, &mut db, &d_o, &lc.g, &w, n, f, h, false);
                 self.params[l.o_w].grad = dw;
                 self.params[l.o_b].grad = db;
+                self.params[l.o_w].data = w;
             }
             let mut df = vec![0.0; n * f];
             ops::gelu_backward(&mut df, &dg_act, &lc.f);
             {
-                let w = self.params[l.i_w].data.clone();
+                let w = std::mem::take(&mut self.params[l.i_w].data);
                 let mut dw = std::mem::take(&mut self.params[l.i_w].grad);
                 let mut db = std::mem::take(&mut self.params[l.i_b].grad);
                 ops::linear_backward(Some(&mut dh1), &mut dw, &mut db, &df, &lc.h1, &w, n, h, f, true);
                 self.params[l.i_w].grad = dw;
                 self.params[l.i_b].grad = db;
+                self.params[l.i_w].data = w;
             }
             // LN1
             let mut dr1 = vec![0.0; n * h];
             {
-                let g = self.params[l.ln1_g].data.clone();
+                let g = std::mem::take(&mut self.params[l.ln1_g].data);
                 let mut dg = std::mem::take(&mut self.params[l.ln1_g].grad);
                 let mut db = std::mem::take(&mut self.params[l.ln1_b].grad);
                 ops::layer_norm_backward(&mut dr1, &mut dg, &mut db, &dh1, &lc.r1, &lc.ln1_mean, &lc.ln1_rstd, &g, h);
                 self.params[l.ln1_g].grad = dg;
                 self.params[l.ln1_b].grad = db;
+                self.params[l.ln1_g].data = g;
             }
             let mut dh_in = dr1.clone();
             let mut da = dr1;
             ops::dropout_backward(&mut da, &lc.ao_drop);
             let mut dctx = vec![0.0; n * h];
             {
-                let w = self.params[l.ao_w].data.clone();
+                let w = std::mem::take(&mut self.params[l.ao_w].data);
                 let mut dw = std::mem::take(&mut self.params[l.ao_w].grad);
                 let mut db = std::mem::take(&mut self.params[l.ao_b].grad);
                 ops::linear_backward(Some(&mut dctx), &mut dw, &mut db, &da, &lc.ctx, &w, n, h, h, false);
                 self.params[l.ao_w].grad = dw;
                 self.params[l.ao_b].grad = db;
+                self.params[l.ao_w].data = w;
             }
             let mut dqkv = vec![0.0; n * 3 * h];
             ops::attention_backward(&mut dqkv, &dctx, &lc.probs, &lc.attn_drop, &lc.qkv, shape);
             {
-                let w = self.params[l.qkv_w].data.clone();
+                let w = std::mem::take(&mut self.params[l.qkv_w].data);
                 let mut dw = std::mem::take(&mut self.params[l.qkv_w].grad);
                 let mut db = std::mem::take(&mut self.params[l.qkv_b].grad);
                 ops::linear_backward(Some(&mut dh_in), &mut dw, &mut db, &dqkv, &lc.h_in, &w, n, h, 3 * h, true);
                 self.params[l.qkv_w].grad = dw;
                 self.params[l.qkv_b].grad = db;
+                self.params[l.qkv_w].data = w;
             }
             dh = dh_in;
         }
@@ -476,12 +485,13 @@ impl Model {
         ops::dropout_backward(&mut dh, &cache.emb_drop);
         let mut dx0 = vec![0.0; n * h];
         {
-            let g = self.params[self.emb_g].data.clone();
+            let g = std::mem::take(&mut self.params[self.emb_g].data);
             let mut dg = std::mem::take(&mut self.params[self.emb_g].grad);
             let mut db = std::mem::take(&mut self.params[self.emb_b].grad);
             ops::layer_norm_backward(&mut dx0, &mut dg, &mut db, &dh, &cache.x0, &cache.emb_mean, &cache.emb_rstd, &g, h);
             self.params[self.emb_g].grad = dg;
             self.params[self.emb_b].grad = db;
+            self.params[self.emb_g].data = g;
         }
         let pad = Some(c.pad_token_id);
         ops::embedding_backward(&mut self.params[self.word].grad, &dx0, &b.ids, h, pad);

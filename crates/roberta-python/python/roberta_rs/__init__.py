@@ -179,7 +179,7 @@ class Pipeline:
             return self._run([inputs], params, True)[0]
         if isinstance(inputs, (list, tuple)):
             return self._run(list(inputs), params, False)
-        if isinstance(inputs, Iterable):
+        if isinstance(inputs, Iterable) and not isinstance(inputs, (dict, bytes, bytearray)):
             return self._iterate(iter(inputs), params)
         raise TypeError(f"{self.task} takes a str or a list of str, not {type(inputs).__name__}")
 
