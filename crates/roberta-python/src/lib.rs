@@ -312,7 +312,7 @@ struct NativeTokenizer {
 
 /// A tokenizer of its own, or a loaded model's.
 enum TokSource {
-    Own(Tokenizer),
+    Own(Box<Tokenizer>),
     Model(Arc<Model>),
 }
 
@@ -338,7 +338,7 @@ impl NativeTokenizer {
             let dir = hub::resolve(Path::new(&path), Want::Tokenizer)?;
             Ok(Tokenizer::from_dir(&dir)?)
         });
-        Ok(NativeTokenizer { src: TokSource::Own(tok.map_err(|e| py_err(&e))?) })
+        Ok(NativeTokenizer { src: TokSource::Own(Box::new(tok.map_err(|e| py_err(&e))?)) })
     }
 
     /// Encodes a batch: `kind` single (texts), pair (texts and pairs), or words (lists of words).

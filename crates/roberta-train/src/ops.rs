@@ -85,6 +85,7 @@ pub fn linear_backward(
 }
 
 /// LayerNorm over rows of `width` (biased variance, as torch): writes `y`, and each row's mean and 1/std.
+#[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(y: &mut [f32], mean: &mut [f32], rstd: &mut [f32], x: &[f32], g: &[f32], b: &[f32], width: usize, eps: f32) {
     y.par_chunks_mut(width).zip(x.par_chunks(width)).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).for_each(|((yr, xr), (m, s))| {
         let n = width as f32;
